@@ -1,0 +1,126 @@
+"""taskade_frames: Taskade workspaces as pandas DataFrames.
+
+The public surface lives here. The client and errors import at once; the
+loaders, export and tree helpers (pandas, pyarrow) load on first use, and the
+notebook layers (``taskade_frames.widgets``, ``taskade_frames.plots``) are
+never imported by this package itself.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+from .client import Listing, ListingReport, TaskadeClient
+from .errors import (
+    APIError,
+    AuthenticationError,
+    BadRequestError,
+    ConfigurationError,
+    InvalidResponseError,
+    NotFoundError,
+    OutOfCreditsError,
+    PaginationError,
+    PermissionDeniedError,
+    RateLimitError,
+    ReadTimeoutError,
+    ServerError,
+    TaskadeError,
+    TransportError,
+)
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; imported on first attribute access.
+_LAZY = {
+    "load_spaces": "loaders",
+    "load_folders": "loaders",
+    "load_projects": "loaders",
+    "load_my_projects": "loaders",
+    "load_tasks": "loaders",
+    "load_blocks": "loaders",
+    "load_fields": "loaders",
+    "load_members": "loaders",
+    "load_agents": "loaders",
+    "load_conversations": "loaders",
+    "load_messages": "loaders",
+    "load_media": "loaders",
+    "load_templates": "loaders",
+    "prompt_agent": "loaders",
+    "add_tree_columns": "trees",
+    "subtree": "trees",
+    "ancestors": "trees",
+    "to_markdown_outline": "trees",
+    "load_space": "space",
+    "SpaceFrames": "space",
+    "export_space": "export",
+    "export_all": "export",
+    "read_export": "export",
+    "diff_snapshots": "export",
+    "completion_history": "export",
+}
+
+__all__ = sorted(
+    [
+        "APIError",
+        "AuthenticationError",
+        "BadRequestError",
+        "ConfigurationError",
+        "InvalidResponseError",
+        "Listing",
+        "ListingReport",
+        "NotFoundError",
+        "OutOfCreditsError",
+        "PaginationError",
+        "PermissionDeniedError",
+        "RateLimitError",
+        "ReadTimeoutError",
+        "ServerError",
+        "TaskadeClient",
+        "TaskadeError",
+        "TransportError",
+        "__version__",
+        *_LAZY,
+    ]
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    from .export import completion_history, diff_snapshots, export_all, export_space, read_export
+    from .loaders import (
+        load_agents,
+        load_blocks,
+        load_conversations,
+        load_fields,
+        load_folders,
+        load_media,
+        load_members,
+        load_messages,
+        load_my_projects,
+        load_projects,
+        load_spaces,
+        load_tasks,
+        load_templates,
+        prompt_agent,
+    )
+    from .space import SpaceFrames, load_space
+    from .trees import add_tree_columns, ancestors, subtree, to_markdown_outline
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'taskade_frames' has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext taskade_frames``: register the ``%%taskade`` agent magic."""
+    from .magic import load_ipython_extension as _load
+
+    _load(ipython)

@@ -1,0 +1,164 @@
+"""The exception tree of taskade_frames, and the map from HTTP status to class.
+
+Every failure a user can meet is a ``TaskadeError``; nothing from ``requests``
+or ``json`` leaks out. Messages never contain the API token.
+
+    TaskadeError
+    ├── ConfigurationError          no token, bad base URL, token over plain http
+    ├── TransportError              refused, reset, timed out (raised from the cause)
+    │   └── ReadTimeoutError        the request went out, the answer did not come
+    ├── InvalidResponseError        a body that is not the API's JSON (HTML 502, truncated)
+    ├── PaginationError             a server that repeats pages or cursors
+    └── APIError                    the API said ``ok: false``; carries status/code/operation
+        ├── BadRequestError         400
+        ├── AuthenticationError     401
+        ├── OutOfCreditsError       402
+        ├── PermissionDeniedError   403
+        ├── NotFoundError           404
+        ├── RateLimitError          429 (``retry_after`` in seconds, when known)
+        └── ServerError             5xx (and any other unexpected status)
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIError",
+    "AuthenticationError",
+    "BadRequestError",
+    "ConfigurationError",
+    "InvalidResponseError",
+    "NotFoundError",
+    "OutOfCreditsError",
+    "PaginationError",
+    "PermissionDeniedError",
+    "RateLimitError",
+    "ReadTimeoutError",
+    "ServerError",
+    "TaskadeError",
+    "TransportError",
+    "error_for_status",
+]
+
+
+class TaskadeError(Exception):
+    """Base of every error raised by taskade_frames."""
+
+
+class ConfigurationError(TaskadeError):
+    """The client cannot be set up as asked (missing token, unsafe URL...)."""
+
+
+class TransportError(TaskadeError):
+    """The request did not get an HTTP answer: refused, reset or timed out.
+
+    ``sent`` tells whether the request may have reached the server; a write
+    operation is only retried when it certainly did not.
+    """
+
+    def __init__(self, message: str, *, operation: str | None = None, sent: bool = True):
+        super().__init__(message)
+        self.operation = operation
+        self.sent = sent
+
+
+class ReadTimeoutError(TransportError):
+    """The request was sent but the answer did not arrive in time."""
+
+
+class InvalidResponseError(TaskadeError):
+    """The server answered with something that is not the API's JSON envelope."""
+
+    def __init__(self, message: str, *, operation: str, status: int, excerpt: str = ""):
+        super().__init__(message)
+        self.operation = operation
+        self.status = status
+        self.excerpt = excerpt
+
+
+class PaginationError(TaskadeError):
+    """A listing could not be completed safely (the server repeated itself)."""
+
+    def __init__(self, message: str, *, operation: str, pages: int):
+        super().__init__(message)
+        self.operation = operation
+        self.pages = pages
+
+
+class APIError(TaskadeError):
+    """The API answered ``{"ok": false, ...}`` or an error status."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int,
+        code: str | None = None,
+        operation: str | None = None,
+        status_message: str | None = None,
+    ):
+        self.message = message
+        self.status = status
+        self.code = code
+        self.operation = operation
+        self.status_message = status_message
+        super().__init__(str(self))
+
+    def __str__(self) -> str:
+        where = f"{self.operation}: " if self.operation else ""
+        code = f" [{self.code}]" if self.code else ""
+        return f"{where}HTTP {self.status}{code}: {self.message}"
+
+
+class BadRequestError(APIError):
+    """400: the request body was refused; fix it rather than retry."""
+
+
+class AuthenticationError(APIError):
+    """401: the token is missing, wrong or expired."""
+
+
+class OutOfCreditsError(APIError):
+    """402: the workspace has no AI credits left for this call."""
+
+
+class PermissionDeniedError(APIError):
+    """403: the token has no access to this resource."""
+
+
+class NotFoundError(APIError):
+    """404: no such resource, or not visible with this token."""
+
+
+class RateLimitError(APIError):
+    """429: too many requests; ``retry_after`` is the server's wait, if it gave one."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kw: object):
+        self.retry_after = retry_after
+        super().__init__(message, **kw)  # type: ignore[arg-type]
+
+
+class ServerError(APIError):
+    """5xx, or a status the API does not document."""
+
+
+_BY_STATUS: dict[int, type[APIError]] = {
+    400: BadRequestError,
+    401: AuthenticationError,
+    402: OutOfCreditsError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    429: RateLimitError,
+}
+
+
+def error_for_status(status: int) -> type[APIError]:
+    """Return the error class for an HTTP status (5xx and unknowns: ServerError).
+
+    >>> error_for_status(404).__name__
+    'NotFoundError'
+    """
+    if status in _BY_STATUS:
+        return _BY_STATUS[status]
+    if 400 <= status < 500:
+        return BadRequestError
+    return ServerError

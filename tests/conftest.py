@@ -1,0 +1,44 @@
+"""Shared fixtures: one emulator per test session over real loopback sockets.
+
+Each test gets the emulator with its knobs and request log reset, so tests
+can set page caps and faults freely. The token is obviously fake.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from taskade_frames import TaskadeClient
+from taskade_frames.emulator import Emulator
+
+FAKE_TOKEN = "fake-token-for-tests-0000"
+
+
+@pytest.fixture(scope="session")
+def _emulator():
+    with Emulator(token=FAKE_TOKEN) as emu:
+        yield emu
+
+
+@pytest.fixture
+def emulator(_emulator):
+    """The session's emulator, reset before each test (workspace restored too)."""
+    _emulator.reset(workspace=True)
+    yield _emulator
+    errors = list(getattr(_emulator, "errors", []))
+    assert not errors, f"the emulator raised while handling requests: {errors}"
+
+
+@pytest.fixture
+def sleeps():
+    """A list that records the waits a client asked for, instead of sleeping."""
+    return []
+
+
+@pytest.fixture
+def client(emulator, sleeps):
+    """A client for the emulator whose sleeps are recorded, not slept."""
+    c = TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, sleep=sleeps.append,
+                      jitter=lambda: 0.5, timeout=10)
+    yield c
+    c.close()
