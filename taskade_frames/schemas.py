@@ -1,0 +1,167 @@
+"""Columns and dtypes of every frame, declared once.
+
+Loaders build frames from these declarations, export derives its Arrow
+schemas from them, and read-back casts to them, so a frame has the same
+columns and dtypes whether it came from the API, from parquet, or is empty.
+Strings are Arrow-backed with ``pd.NA``; booleans and integers are nullable;
+times are tz-aware UTC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+__all__ = [
+    "ENTITIES",
+    "Column",
+    "arrow_schema",
+    "coerce",
+    "columns",
+    "dtypes",
+    "empty_frame",
+    "frame",
+]
+
+Kind = Literal["string", "bool", "int", "float", "timestamp"]
+
+STRING = pd.StringDtype("pyarrow")
+_PANDAS: dict[str, Any] = {
+    "string": STRING,
+    "bool": pd.BooleanDtype(),
+    "int": pd.Int64Dtype(),
+    "float": pd.Float64Dtype(),
+    "timestamp": pd.DatetimeTZDtype("us", "UTC"),
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    kind: Kind
+    doc: str = ""
+
+
+def _c(spec: str) -> tuple[Column, ...]:
+    """Parse ``"name:kind name:kind"`` into columns (keeps the table below readable)."""
+    out = []
+    for part in spec.split():
+        name, kind = part.split(":")
+        out.append(Column(name, kind))  # type: ignore[arg-type]
+    return tuple(out)
+
+
+TREE_COLUMNS = _c(
+    "position:int depth:int root_id:string path:string sibling_index:int n_children:int "
+    "n_descendants:int is_leaf:bool leaves_total:int leaves_done:int share_done:float "
+    "is_orphan:bool in_cycle:bool is_duplicate:bool"
+)
+
+ENTITIES: dict[str, tuple[Column, ...]] = {
+    "spaces": _c("id:string name:string"),
+    "folders": _c("space_id:string id:string name:string"),
+    "projects": _c("space_id:string id:string name:string"),
+    "my_projects": _c("id:string name:string position:int"),
+    "tasks": _c("project_id:string id:string text:string parent_id:string completed:bool")
+    + TREE_COLUMNS,
+    "blocks": _c("project_id:string id:string text:string completed:bool position:int"),
+    "fields": _c("project_id:string id:string type:string display_name:string definition:string"),
+    "members": _c("project_id:string handle:string display_name:string"),
+    "agents": _c("space_id:string id:string name:string description:string tools:string "
+                 "n_tools:int"),
+    "conversations": _c(
+        "agent_id:string id:string space_agent_id:string status:string title:string "
+        "llm_type:string llm_name:string ended_at:timestamp data:string transcript:string"
+    ),
+    "messages": _c("agent_id:string conversation_id:string turn:int role:string text:string"),
+    "media": _c("folder_id:string id:string space_id:string kind:string"),
+    "templates": _c("folder_id:string id:string name:string"),
+    "errors": _c("resource:string id:string status:int error:string message:string"),
+}
+
+
+def columns(entity: str) -> list[str]:
+    """Column names of an entity, in order."""
+    return [c.name for c in _entity(entity)]
+
+
+def dtypes(entity: str) -> dict[str, Any]:
+    """``{column: pandas dtype}`` of an entity."""
+    return {c.name: _PANDAS[c.kind] for c in _entity(entity)}
+
+
+def empty_frame(entity: str) -> pd.DataFrame:
+    """A frame with no rows and the entity's columns and dtypes."""
+    return pd.DataFrame({n: pd.Series([], dtype=d) for n, d in dtypes(entity).items()})
+
+
+def frame(entity: str, data: Mapping[str, Sequence[Any] | np.ndarray | pd.Series]) -> pd.DataFrame:
+    """Build a typed frame from columns; columns not given are all-NA.
+
+    Building from columns (not a list of dicts) is what keeps a million-row
+    load cheap in time and memory.
+    """
+    n = None
+    for values in data.values():
+        n = len(values)
+        break
+    if n is None or n == 0:
+        return empty_frame(entity)
+    cols = {}
+    for name, dtype in dtypes(entity).items():
+        values = data.get(name)
+        if values is None:
+            cols[name] = pd.Series(pd.array([pd.NA] * n, dtype=dtype))
+        else:
+            cols[name] = _series(values, dtype)
+    return pd.DataFrame(cols)
+
+
+def coerce(df: pd.DataFrame, entity: str) -> pd.DataFrame:
+    """Cast a frame to the entity's columns and dtypes (extra columns dropped)."""
+    if len(df) == 0:
+        return empty_frame(entity)
+    out = {}
+    for name, dtype in dtypes(entity).items():
+        if name in df.columns:
+            out[name] = _series(df[name], dtype)
+        else:
+            out[name] = pd.Series(pd.array([pd.NA] * len(df), dtype=dtype), index=df.index)
+    return pd.DataFrame(out, index=df.index)
+
+
+def _series(values: Any, dtype: Any) -> pd.Series:
+    if isinstance(values, pd.Series):
+        return values if values.dtype == dtype else values.astype(dtype)
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return pd.Series(pd.to_datetime(values, utc=True)).astype(dtype)
+    return pd.Series(pd.array(values, dtype=dtype))
+
+
+def arrow_schema(entity: str, metadata: Mapping[str, str] | None = None) -> pa.Schema:
+    """The Arrow schema of an entity: explicit, so parquet files never depend on inference."""
+    import pyarrow as pa
+
+    types = {
+        "string": pa.large_string(),
+        "bool": pa.bool_(),
+        "int": pa.int64(),
+        "float": pa.float64(),
+        "timestamp": pa.timestamp("us", tz="UTC"),
+    }
+    fields = [pa.field(c.name, types[c.kind], nullable=True) for c in _entity(entity)]
+    return pa.schema(fields, metadata=dict(metadata) if metadata else None)
+
+
+def _entity(entity: str) -> tuple[Column, ...]:
+    try:
+        return ENTITIES[entity]
+    except KeyError:
+        raise ValueError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}") from None
