@@ -297,7 +297,8 @@ class Transport:
                 f"{operation}: request failed ({type(exc).__name__})", operation=operation
             ) from exc
         elapsed = time.perf_counter() - started
-        log.debug("POST %s -> %s (%d bytes, %.3fs)", operation, resp.status_code, len(content), elapsed)
+        log.debug("POST %s -> %s (%d bytes, %.3fs)", operation, resp.status_code, len(content),
+                  elapsed)
         return self._decode(operation, resp.status_code, resp.headers, content)
 
     def _host(self) -> str:

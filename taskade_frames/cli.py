@@ -104,6 +104,36 @@ def cmd_tasks(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from .errors import NotFoundError, PermissionDeniedError
+    from .export import export_all, export_space
+
+    # Like every non-demo command, no token means an error, never a silent export of
+    # the emulator's sample data; --emulator has to be asked for.
+    with _client_or_emulator(args.emulator) as (client, where):
+        try:
+            if args.all:
+                result = export_all(args.out, client, progress=not args.quiet)
+            else:
+                result = export_space(args.space, client=client, out=args.out,
+                                      progress=not args.quiet)
+        except (NotFoundError, PermissionDeniedError) as exc:
+            print(f"error: space {args.space!r} is unknown or not visible with this token "
+                  f"({exc})", file=sys.stderr)
+            return 1
+    print(f"snapshot {result.snapshot}: {len(result.spaces)} space(s) from {where} "
+          f"in {result.seconds:.1f} s")
+    print(_table(result.summary()))
+    print(f"errors: {len(result.errors)}")
+    if len(result.errors):
+        print(_table(result.errors[["resource", "id", "status", "error"]], limit=20))
+        print(f"warning: {len(result.errors)} resource(s) failed to load; they are listed "
+              "in the errors dataset", file=sys.stderr)
+    print(f"written to {result.path('tasks').parent.parent} "
+          f"(committed by {result.manifest})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskade-frames",
@@ -138,6 +168,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tasks", cmd_tasks, "show the task tree of a project")
     p.add_argument("--project", required=True, help="project id")
     p.add_argument("--limit", type=int, default=60, help="rows to print")
+    p = add("export", cmd_export, "write a parquet snapshot of one space or all spaces")
+    which = p.add_mutually_exclusive_group(required=True)
+    which.add_argument("--space", help="space id")
+    which.add_argument("--all", action="store_true", help="every space the token can see")
+    p.add_argument("--out", required=True, help="folder of the parquet datasets")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     return parser
 
 

@@ -176,8 +176,8 @@ def _bind(fn: Callable[..., pd.DataFrame], *args: Any, **kw: Any) -> Callable[[]
     return lambda: fn(*args, **kw)
 
 
-def _ids(df: pd.DataFrame) -> list[str]:
-    return [] if df is None or len(df) == 0 else df["id"].dropna().tolist()
+def _ids(frames: list[pd.DataFrame]) -> list[str]:
+    return [i for df in frames for i in df["id"].dropna().tolist()]
 
 
 def _run(pool, jobs, parts, errors, reports, bar, strict) -> None:

@@ -9,7 +9,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import taskade_frames
-from taskade_frames._http import RateLimiter, RetryPolicy, check_base_url, parse_retry_after, retry_delay
+from taskade_frames._http import (
+    RateLimiter,
+    RetryPolicy,
+    check_base_url,
+    parse_retry_after,
+    retry_delay,
+)
 from taskade_frames.errors import (
     AuthenticationError,
     BadRequestError,
@@ -212,3 +218,9 @@ def test_public_all_is_sorted_and_resolves():
     assert taskade_frames.__all__ == sorted(taskade_frames.__all__)
     for name in ("TaskadeClient", "TaskadeError", "NotFoundError"):
         assert hasattr(taskade_frames, name)
+
+
+def test_all_names_every_lazy_export():
+    from taskade_frames import _LAZY
+
+    assert set(_LAZY) <= set(taskade_frames.__all__)
