@@ -1,0 +1,206 @@
+"""The emulator's workspace model, outlines, synthetic workspaces and the sample data."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from taskade_frames import emulator
+from taskade_frames.emulator import TaskTable, Workspace, sample_workspace, synthetic_workspace
+from taskade_frames.emulator._markdown import parse_outline, render_outline
+from taskade_frames.emulator._sample_workspace import SAMPLE_FILE, build_sample
+
+
+def test_public_names_are_sorted():
+    assert emulator.__all__ == sorted(emulator.__all__)
+
+
+def _depths(ws: Workspace, project_id: str) -> list[int]:
+    table = ws.projects[project_id].tasks
+    return [table.depth_at(i) for i in range(len(table))]
+
+
+def _assert_document_order(tasks: list[dict]) -> None:
+    """Every parent precedes its child and subtrees are contiguous."""
+    path: list[str] = []
+    for task in tasks:
+        parent = task.get("parentId")
+        if parent is None:
+            path = [task["id"]]
+            continue
+        assert parent in path, f"{task['text']} is outside its parent's subtree"
+        path = [*path[: path.index(parent) + 1], task["id"]]
+
+
+@pytest.fixture
+def tree():
+    """A small project: a(b(c), d), e."""
+    ws = Workspace("t")
+    project = ws.add_project(ws.add_space("S"), "P")
+    a = ws.add_task(project, "a")
+    b = ws.add_task(project, "b", parent_id=a)
+    c = ws.add_task(project, "c", parent_id=b, completed=True)
+    d = ws.add_task(project, "d", parent_id=a)
+    e = ws.add_task(project, "e")
+    return ws, project, dict(a=a, b=b, c=c, d=d, e=e)
+
+
+def texts(ws: Workspace, project: str) -> list[str]:
+    return [t["text"] for t in ws.tasks(project)]
+
+
+def test_add_task_appends_as_last_child(tree):
+    ws, project, ids = tree
+    ws.add_task(project, "b2", parent_id=ids["b"])
+    assert texts(ws, project) == ["a", "b", "c", "b2", "d", "e"]
+    _assert_document_order(ws.tasks(project))
+    assert _depths(ws, project) == [0, 1, 2, 2, 1, 0]
+
+
+def test_update_task_moves_the_whole_subtree(tree):
+    ws, project, ids = tree
+    ws.update_task(project, ids["b"], parent_id=ids["e"], text="B")
+    assert texts(ws, project) == ["a", "d", "e", "B", "c"]
+    assert ws.tasks(project)[3]["parentId"] == ids["e"]
+    assert _depths(ws, project) == [0, 1, 0, 1, 2]
+    ws.update_task(project, ids["b"], parent_id=None, completed=True)
+    assert texts(ws, project) == ["a", "d", "e", "B", "c"]
+    assert "parentId" not in ws.tasks(project)[3] and ws.tasks(project)[3]["completed"]
+    _assert_document_order(ws.tasks(project))
+
+
+def test_a_task_cannot_move_under_itself(tree):
+    ws, project, ids = tree
+    with pytest.raises(ValueError):
+        ws.update_task(project, ids["a"], parent_id=ids["c"])
+
+
+def test_delete_task_removes_the_subtree(tree):
+    ws, project, ids = tree
+    assert ws.delete_task(project, ids["a"]) == 4
+    assert texts(ws, project) == ["e"]
+    with pytest.raises(KeyError):
+        ws.delete_task(project, ids["b"])
+
+
+def test_json_round_trip(tree):
+    ws, project, _ = tree
+    again = Workspace.from_json(ws.to_json())
+    assert again.to_json() == ws.to_json()
+    assert Workspace.from_json(json.dumps(ws.to_json())).tasks(project) == ws.tasks(project)
+
+
+def test_copy_is_independent(tree):
+    ws, project, ids = tree
+    other = ws.copy()
+    other.delete_task(project, ids["a"])
+    assert len(ws.tasks(project)) == 5
+
+
+def test_tasks_out_of_document_order_are_refused():
+    with pytest.raises(ValueError):
+        TaskTable.from_records([{"id": "child", "parentId": "parent"}, {"id": "parent"}])
+    with pytest.raises(ValueError):
+        TaskTable.from_records([{"id": "x"}, {"id": "x"}])
+
+
+# -- outlines --------------------------------------------------------------------------
+
+outline_rows = st.lists(st.tuples(st.integers(0, 6), st.text(max_size=20), st.booleans()),
+                        max_size=30)
+
+
+def _fix_depths(rows):
+    fixed, previous = [], -1
+    for depth, text, completed in rows:
+        depth = min(depth, previous + 1)
+        fixed.append((depth, text, completed))
+        previous = depth
+    return fixed
+
+
+@given(st.text(min_size=1, max_size=20).filter(lambda s: s.strip() == s and s.strip()),
+       outline_rows)
+def test_outlines_round_trip_any_text(name, rows):
+    rows = _fix_depths(rows)
+    parsed_name, parsed = parse_outline(render_outline(name, rows))
+    assert parsed_name == name
+    assert [tuple(task) for task in parsed] == rows
+
+
+def test_outline_is_lenient_about_hand_written_markdown():
+    name, tasks = parse_outline("Intro line\n\n- a\n        - deep jump\n+ [X] plus\n")
+    assert name == "Untitled"
+    assert [tuple(t) for t in tasks] == [(0, "Intro line", False), (0, "a", False),
+                                         (1, "deep jump", False), (0, "plus", True)]
+
+
+# -- synthetic workspaces ---------------------------------------------------------------
+
+
+def test_synthetic_workspaces_are_reproducible():
+    one = synthetic_workspace(7, spaces=2, projects=4, tasks_per_project=[10, 50, 200, 0])
+    two = synthetic_workspace(7, spaces=2, projects=4, tasks_per_project=[10, 50, 200, 0])
+    other = synthetic_workspace(8, spaces=2, projects=4, tasks_per_project=[10, 50, 200, 0])
+    assert one.to_json() == two.to_json()
+    assert set(one.projects).isdisjoint(other.projects)
+    assert [len(p.tasks) for p in one.projects.values()] == [10, 50, 200, 0]
+    assert all(len(pid) == 16 and pid.isalnum() for pid in one.projects)
+    for project in one.projects.values():
+        _assert_document_order(project.tasks.records())
+
+
+@pytest.mark.parametrize("max_depth", [0, 1, 3, 6, 9])
+def test_synthetic_trees_reach_max_depth(max_depth):
+    ws = synthetic_workspace(1, projects=1, tasks_per_project=500, max_depth=max_depth)
+    table = next(iter(ws.projects.values())).tasks
+    assert table.max_depth() == max_depth
+    share = table.completed_count() / len(table)
+    assert 0.3 < share < 0.5
+
+
+@pytest.mark.slow
+def test_a_million_task_project_builds_in_seconds():
+    started = time.perf_counter()
+    ws = synthetic_workspace(3, projects=1, tasks_per_project=1_000_000)
+    elapsed = time.perf_counter() - started
+    table = next(iter(ws.projects.values())).tasks
+    assert len(table) == 1_000_000
+    assert table.max_depth() == 6
+    assert elapsed < 10, f"took {elapsed:.1f}s"
+    middle = table.records(500_000, 500_100)
+    assert len(middle) == 100
+    assert table.position(middle[-1]["id"]) == 500_099
+
+
+# -- the sample ---------------------------------------------------------------------------
+
+
+def test_sample_file_matches_the_generator():
+    if not SAMPLE_FILE.is_file():
+        pytest.skip("data_samples/ is not next to the package (an installed copy)")
+    assert sample_workspace().to_json() == build_sample().to_json(), \
+        "run: python -m taskade_frames.emulator._sample"
+    assert SAMPLE_FILE.stat().st_size < 2_000_000
+
+
+def test_sample_has_what_the_tests_and_demos_need():
+    ws = sample_workspace()
+    assert len(ws.spaces) >= 2
+    deep = [p.name for p in ws.projects.values() if p.tasks.max_depth() >= 5]
+    assert len(deep) >= 6
+    sizes = {p.name: len(p.tasks) for p in ws.projects.values()}
+    assert sizes["Bug Triage Backlog"] == 1000
+    members = {p.name: len(p.members) for p in ws.projects.values()}
+    assert members["Mobile App 2.0 Launch"] == 45
+    for project in ws.projects.values():
+        assert 0 < project.tasks.completed_count() < len(project.tasks), project.name
+        _assert_document_order(project.tasks.records())
+    assert all(agent.knowledge_project_ids and agent.tools for agent in ws.agents.values())
+    assert {c.agent_id for c in ws.conversations.values()} == set(ws.agents)
+    kinds = {f["data"]["type"] for p in ws.projects.values() for f in p.fields}
+    assert {"Select", "number", "string", "DateTime", "boolean", "Rating", "Assign"} <= kinds
