@@ -562,10 +562,23 @@ def test_reset_fault_cuts_the_connection(emu):
 
 
 def test_delay_fault_trips_a_read_timeout(emu):
-    emu.faults.push("delay", seconds=0.5)
+    emu.faults.push("delay", seconds=0.3)
     with pytest.raises(socket.timeout):
         post(emu, "listSpaces", timeout=0.1)
     assert post(emu, "listSpaces").status == 200
+    deadline = time.monotonic() + 5
+    while emu.request_count() < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the delayed request is logged once its sleep ends
+    assert emu.request_count() == 2
+
+
+def test_requests_straddling_a_reset_stay_out_of_the_new_log(emu):
+    emu.faults.push("delay", seconds=0.3)
+    with pytest.raises(socket.timeout):
+        post(emu, "listSpaces", timeout=0.05)
+    emu.reset()
+    time.sleep(0.4)
+    assert emu.requests == []
 
 
 def test_repeat_page_fault(emu, sample):

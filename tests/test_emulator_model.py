@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import json
 import time
 
@@ -204,3 +206,19 @@ def test_sample_has_what_the_tests_and_demos_need():
     assert {c.agent_id for c in ws.conversations.values()} == set(ws.agents)
     kinds = {f["data"]["type"] for p in ws.projects.values() for f in p.fields}
     assert {"Select", "number", "string", "DateTime", "boolean", "Rating", "Assign"} <= kinds
+
+
+@given(st.lists(st.tuples(st.integers(0, 3), st.text(max_size=12), st.booleans()),
+                max_size=20))
+def test_encoded_pages_equal_the_records(rows):
+    table = TaskTable()
+    table.extend((f"id-{i}\"\\", depth, text, done)
+                 for i, (depth, text, done) in enumerate(_fix_depths(rows)))
+    for start, stop in ((0, None), (1, 3), (5, 100)):
+        assert json.loads(table.encode(start, stop)) == table.records(start, stop)
+
+
+@pytest.mark.parametrize("module", ["_faults", "_markdown", "_model", "_synthetic"])
+def test_docstring_examples_run(module):
+    imported = importlib.import_module(f"taskade_frames.emulator.{module}")
+    assert doctest.testmod(imported).failed == 0

@@ -17,6 +17,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from types import EllipsisType
 from typing import Any
@@ -189,6 +190,27 @@ class TaskTable:
                 append({"id": ids[i], "text": texts[i], "parentId": parent,
                         "completed": done[i] == 1})
         return out
+
+    def encode(self, start: int = 0, stop: int | None = None) -> str:
+        """The JSON array of :meth:`records` for ``[start, stop)``, built directly.
+
+        About twice as fast as ``json.dumps`` on the dicts, and a page of tasks
+        is the emulator's hottest response.
+        """
+        ids, texts, parents, done = self._ids, self._texts, self._parents, self._completed
+        stop = len(ids) if stop is None else min(stop, len(ids))
+        quote = encode_basestring_ascii
+        parts: list[str] = []
+        append = parts.append
+        for i in range(max(start, 0), stop):
+            parent = parents[i]
+            flag = "true" if done[i] else "false"
+            if parent is None:
+                append(f'{{"id":{quote(ids[i])},"text":{quote(texts[i])},"completed":{flag}}}')
+            else:
+                append(f'{{"id":{quote(ids[i])},"text":{quote(texts[i])},'
+                       f'"parentId":{quote(parent)},"completed":{flag}}}')
+        return "[" + ",".join(parts) + "]"
 
     def open_texts(self, limit: int) -> tuple[int, list[str]]:
         """Count of open nodes and the texts of the first ``limit`` of them."""

@@ -69,8 +69,16 @@ def _limit(ctx: Context, body: Payload, default: int) -> int:
     return min(limit, ctx.page_cap) if ctx.page_cap else limit
 
 
-def _cursor_page(ctx: Context, table: TaskTable, body: Payload, noun: str) -> list[Payload]:
-    """``limit`` nodes after (or before) the cursor id, in document order."""
+class EncodedItems(str):
+    """An ``items`` array already encoded as JSON text (the server splices it in)."""
+
+
+def _cursor_page(ctx: Context, table: TaskTable, body: Payload,
+                 noun: str) -> list[Payload] | EncodedItems:
+    """``limit`` nodes after (or before) the cursor id, in document order.
+
+    Pre-encoded unless a fault needs the items as dicts.
+    """
     limit = _limit(ctx, body, 100)
     after, before = body.get("after"), body.get("before")
     if after is not None and before is not None:
@@ -88,10 +96,11 @@ def _cursor_page(ctx: Context, table: TaskTable, body: Payload, noun: str) -> li
     else:
         start = max(0, at - limit)
     stop = at if before is not None and "repeat_page" not in ctx.faults else start + limit
-    items = table.records(start, stop)
-    if "duplicate" in ctx.faults and start > 0 and items:
-        items.insert(0, table.records(start - 1, start)[0])
-    return items
+    if "duplicate" in ctx.faults and start > 0 and start < min(stop, len(table)):
+        start -= 1  # the page repeats the item just before it
+    if ctx.faults & {"null_items", "extra_fields"}:
+        return table.records(start, stop)
+    return EncodedItems(table.encode(start, stop))
 
 
 def _numbered_page(ctx: Context, items: Sequence[Payload], body: Payload,

@@ -358,11 +358,13 @@ def build_sample() -> Workspace:
             ws.add_block(project_id, text, done)
 
     for project_id in (roadmap, website, reading):
-        ws.projects[project_id].share = {
+        share = {
             "viewUrl": f"https://www.taskade.com/d/{project_id}?share=view",
             "editUrl": f"https://www.taskade.com/d/{project_id}?share=edit",
         }
-    ws.projects[website].share["checkUrl"] = f"https://www.taskade.com/d/{website}?share=check"
+        if project_id == website:
+            share["checkUrl"] = f"https://www.taskade.com/d/{website}?share=check"
+        ws.projects[project_id].share = share
 
     tools = {
         "project_reader": "Reads the tasks of the agent's knowledge projects.",
@@ -434,18 +436,18 @@ def build_sample() -> Workspace:
     hour = 3_600_000
     for i in range(25):  # more than one default page of 20
         topic, answer = _ROADMAP_TOPICS[i % len(_ROADMAP_TOPICS)]
-        person = crowd[i % 8]["displayName"]
+        updater = crowd[i % 8]["displayName"]
         status = _STATUSES[i % len(_STATUSES)]
-        data: dict[str, Any] = {"llm": _LLMS[i % len(_LLMS)]}
+        convo: dict[str, Any] = {"llm": _LLMS[i % len(_LLMS)]}
         if status != "in_progress":
-            data["endedAt"] = _T0 + (i + 1) * 7 * hour
+            convo["endedAt"] = _T0 + (i + 1) * 7 * hour
         ws.add_conversation(
             roadmap_agent, f"Status of {topic}" + (f" (week {i // 5 + 1})" if i >= 5 else ""),
             _transcript([(f"Where are we on {topic}?", answer),
                          ("Who should I ask about it?",
-                          f"{person} updated it last; start there."),
+                          f"{updater} updated it last; start there."),
                          ("Thanks!", "Anytime.")]),
-            status=status, data=data,
+            status=status, data=convo,
         )
     for agent_id, talks in (
         (bug_agent, [("Triage BUG-2107", "Likely a duplicate of an older iOS crash; "

@@ -48,7 +48,7 @@ def task_texts() -> list[str]:
 def people(n: int, rng: random.Random) -> list[dict[str, str]]:
     """``n`` distinct members ``{handle, displayName}``."""
     seen: set[str] = set()
-    out = []
+    out: list[dict[str, str]] = []
     while len(out) < n:
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         handle = f"{first}.{last}".lower()
