@@ -1,0 +1,178 @@
+"""Time ``add_tree_columns`` on a large random task forest against a per-row baseline.
+
+The forest looks like real ``listTasks`` output: tasks in document order (pre-order), ids of
+16 letters and digits, depths up to 12 with most tasks a few levels down. The baseline is
+what one would write first: ``DataFrame.apply`` per row with recursive parent walks. It is
+timed on at most ``--baseline-n`` tasks (it needs minutes for a million) and compared per task.
+
+    python benchmarks/bench_trees.py [--n 1000000] [--repeat 3] [--baseline-n 50000]
+
+``run(n, repeat)`` returns the numbers as a dict for a harness.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from taskade_frames.trees import add_tree_columns
+
+MAX_DEPTH = 12
+SEED = 20240611
+_ALPHABET = np.frombuffer(
+    b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789", dtype=np.uint8
+)
+
+
+def _depths_in_document_order(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A pre-order depth sequence: each task is at most one level below the one before."""
+    moves = rng.random(n)
+    climbs = rng.geometric(0.5, n)
+    depth = np.zeros(n, np.int64)
+    d = 0
+    for i in range(1, n):  # setup only; a Markov chain does not vectorise
+        if moves[i] < 0.42:
+            d = min(d + 1, MAX_DEPTH)  # first child of the previous task
+        elif moves[i] < 0.75:
+            pass  # next sibling
+        else:
+            d = max(d - int(climbs[i]), 0)  # back up the outline
+        depth[i] = d
+    return depth
+
+
+def make_forest(n: int, seed: int = SEED) -> pd.DataFrame:
+    """A deterministic random task forest in document order, shaped like the loader's frame."""
+    rng = np.random.default_rng(seed)
+    depth = _depths_in_document_order(n, rng)
+    parent = np.full(n, -1, np.int64)
+    rows = np.arange(n)
+    for d in range(1, MAX_DEPTH + 1):
+        here, above = rows[depth == d], rows[depth == d - 1]
+        # In pre-order a task's parent is the closest earlier task one level up.
+        parent[here] = above[np.searchsorted(above, here) - 1]
+    raw = _ALPHABET[rng.integers(0, len(_ALPHABET), (n, 16))].view("S16").ravel()
+    ids = pa.array(raw).cast(pa.large_string())
+    parent_ids = ids.take(pa.array(np.where(parent >= 0, parent, 0), mask=parent < 0))
+    return pd.DataFrame(
+        {
+            "id": pd.arrays.ArrowStringArray(ids),
+            "parent_id": pd.arrays.ArrowStringArray(parent_ids),
+            "text": pd.array([f"Task {i}" for i in range(n)], dtype=pd.StringDtype("pyarrow")),
+            "completed": pd.array(rng.random(n) < 0.4, dtype="boolean"),
+        }
+    )
+
+
+def naive_tree_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """The per-row recursive version: what the vectorised code replaces."""
+    parent_of = {
+        task: (None if pd.isna(parent) else parent)
+        for task, parent in zip(df["id"], df["parent_id"], strict=True)
+    }
+    kids: dict[str, list[str]] = {}
+    for task, parent in parent_of.items():
+        if parent is not None:
+            kids.setdefault(parent, []).append(task)
+    done = dict(zip(df["id"], df["completed"].fillna(False), strict=True))
+
+    def depth(task: str) -> int:
+        parent = parent_of[task]
+        return 0 if parent is None else depth(parent) + 1
+
+    def path(task: str) -> str:
+        parent = parent_of[task]
+        return task if parent is None else f"{path(parent)}/{task}"
+
+    def leaves(task: str) -> tuple[int, int]:
+        below = kids.get(task, [])
+        if not below:
+            return 1, int(done[task])
+        counts = [leaves(child) for child in below]
+        return sum(c[0] for c in counts), sum(c[1] for c in counts)
+
+    def row(r: pd.Series) -> pd.Series:
+        total, finished = leaves(r["id"])
+        return pd.Series(
+            {
+                "depth": depth(r["id"]),
+                "path": path(r["id"]),
+                "n_children": len(kids.get(r["id"], [])),
+                "leaves_total": total,
+                "leaves_done": finished,
+            }
+        )
+
+    return df.join(df.apply(row, axis=1))
+
+
+def _best_of(repeat: int, fn: Callable[[], Any]) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return min(times)
+
+
+def run(n: int = 1_000_000, repeat: int = 3, baseline_n: int = 50_000) -> dict[str, Any]:
+    """Time the vectorised code on ``n`` tasks and the baseline on ``min(n, baseline_n)``.
+
+    Returns seconds (best of ``repeat``), seconds per task and the per-task speed-up.
+    """
+    df = make_forest(n)
+    with_path = _best_of(repeat, lambda: add_tree_columns(df))
+    without_path = _best_of(repeat, lambda: add_tree_columns(df, path=False))
+    small_n = min(n, baseline_n)
+    small = df.iloc[:small_n]  # a prefix of a pre-order list is itself a forest
+    baseline = _best_of(1, lambda: naive_tree_columns(small))
+    vectorised_small = _best_of(repeat, lambda: add_tree_columns(small))
+    depth = add_tree_columns(df, path=False)["depth"]
+    return {
+        "n": n,
+        "repeat": repeat,
+        "max_depth": int(depth.max()) if n else 0,
+        "mean_depth": float(depth.mean()) if n else 0.0,
+        "seconds_with_path": with_path,
+        "seconds_without_path": without_path,
+        "baseline_n": small_n,
+        "baseline_seconds": baseline,
+        "vectorised_seconds_at_baseline_n": vectorised_small,
+        "baseline_per_task": baseline / max(small_n, 1),
+        "vectorised_per_task": with_path / max(n, 1),
+        "speedup_per_task": (baseline / max(small_n, 1)) / (with_path / max(n, 1)),
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=1_000_000, help="tasks in the forest")
+    parser.add_argument("--repeat", type=int, default=3, help="timings to take the best of")
+    parser.add_argument(
+        "--baseline-n", type=int, default=50_000, help="tasks for the slow per-row baseline"
+    )
+    args = parser.parse_args(argv)
+    r = run(args.n, args.repeat, args.baseline_n)
+    print(f"forest: {r['n']:,} tasks, max depth {r['max_depth']}, mean {r['mean_depth']:.2f}")
+    print(f"{'what':<34}{'tasks':>11}{'seconds':>10}{'us/task':>9}")
+    table = [
+        ("add_tree_columns", r["n"], r["seconds_with_path"]),
+        ("add_tree_columns(path=False)", r["n"], r["seconds_without_path"]),
+        ("add_tree_columns", r["baseline_n"], r["vectorised_seconds_at_baseline_n"]),
+        ("per-row apply + recursion", r["baseline_n"], r["baseline_seconds"]),
+    ]
+    for what, tasks, seconds in table:
+        print(f"{what:<34}{tasks:>11,}{seconds:>10.3f}{1e6 * seconds / max(tasks, 1):>9.2f}")
+    if r["baseline_n"] < r["n"]:
+        print(f"(baseline run on the first {r['baseline_n']:,} tasks only: it is too slow)")
+    print(f"speed-up per task: {r['speedup_per_task']:.0f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,688 @@
+"""Tree columns for task frames, computed with array operations.
+
+``listTasks`` returns a project's tasks as a flat list with ``parentId`` links. This module
+turns such a frame into tree facts (depth, root, path, rollups of done leaves), selects
+subtrees, and renders the Markdown outline that ``createProject`` accepts. Everything that
+scales with the number of tasks is vectorised: ids become integer row positions once, and
+depth, roots and cycle detection come from pointer jumping, so a million tasks take well
+under two seconds and corrupt links (orphans, cycles, duplicate ids) can never make it hang.
+
+How corrupt links are resolved (the "effective" forest every function here uses):
+
+* **orphan** -- ``parent_id`` names no row of the frame: the row becomes a root.
+* **duplicate id** -- the first row with an id is the node other rows point to; every later
+  row with that id is flagged ``is_duplicate`` and becomes a root of its own (it keeps no
+  parent, so a task listed twice is not counted twice in its parent's rollups).
+* **cycle** -- in each parent cycle the member that comes first in row order loses its
+  parent and becomes the root; the rest of the cycle, and everything hanging below it,
+  stays attached. All those rows are flagged ``in_cycle``. A self-parent is a cycle of one.
+* rows may come in any order; output is always in input row order.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "TREE_DTYPES",
+    "add_tree_columns",
+    "ancestors",
+    "children",
+    "parse_markdown_outline",
+    "path_lists",
+    "subtree",
+    "to_markdown_outline",
+]
+
+IntArray = npt.NDArray[np.int64]
+BoolArray = npt.NDArray[np.bool_]
+
+STRING = pd.StringDtype("pyarrow")
+PATH_SEPARATOR = "/"
+_SEPARATOR = pa.scalar(PATH_SEPARATOR, pa.large_string())
+
+#: Columns added by :func:`add_tree_columns`, in order, with their dtypes.
+TREE_DTYPES: dict[str, Any] = {
+    "position": pd.Int64Dtype(),
+    "depth": pd.Int64Dtype(),
+    "root_id": STRING,
+    "path": STRING,
+    "sibling_index": pd.Int64Dtype(),
+    "n_children": pd.Int64Dtype(),
+    "n_descendants": pd.Int64Dtype(),
+    "is_leaf": pd.BooleanDtype(),
+    "leaves_total": pd.Int64Dtype(),
+    "leaves_done": pd.Int64Dtype(),
+    "share_done": pd.Float64Dtype(),
+    "is_orphan": pd.BooleanDtype(),
+    "in_cycle": pd.BooleanDtype(),
+    "is_duplicate": pd.BooleanDtype(),
+}
+
+
+# --------------------------------------------------------------------------------------
+# ids -> row positions
+# --------------------------------------------------------------------------------------
+
+
+def _arrow_strings(column: pd.Series) -> pa.LargeStringArray:
+    """One contiguous large_string array, so its buffers can be read directly."""
+    if not (isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow"):
+        column = column.astype(STRING)
+    arr = pa.array(column.array)
+    if isinstance(arr, pa.ChunkedArray):
+        arr = arr.combine_chunks()
+    if arr.type != pa.large_string():
+        arr = arr.cast(pa.large_string())
+    return arr
+
+
+_MULT_1 = np.uint64(0x9E3779B97F4A7C15)
+_MULT_2 = np.uint64(0xBF58476D1CE4E5B9)
+_MULT_3 = np.uint64(0x94D049BB133111EB)
+_ALL_ONES = np.uint64(0xFFFFFFFFFFFFFFFF)
+_MAX_HASHED_WORDS = 16  # ids longer than 128 bytes take the exact (slower) path
+
+
+def _mix(h: npt.NDArray[np.uint64], scratch: npt.NDArray[np.uint64]) -> None:
+    """splitmix64's finaliser, in place: cheap, and spreads every input bit over the word."""
+    for shift, mult in ((30, _MULT_2), (27, _MULT_3)):
+        np.right_shift(h, np.uint64(shift), out=scratch)
+        h ^= scratch
+        h *= mult
+    np.right_shift(h, np.uint64(31), out=scratch)
+    h ^= scratch
+
+
+def _hash_strings(arr: pa.LargeStringArray) -> npt.NDArray[np.uint64] | None:
+    """64-bit hashes of the strings, read 8 bytes at a time from Arrow's data buffer.
+
+    Hashing through a Python-object hash table costs about a second per million ids; this
+    is a few sequential numpy passes. Equal strings get equal hashes; collisions are
+    possible, so callers verify every match. Returns None for very long strings.
+    """
+    n = len(arr)
+    if n == 0:
+        return np.zeros(0, np.uint64)
+    _, offsets_buf, data_buf = arr.buffers()
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    lengths = np.diff(offsets)
+    longest = int(lengths.max())
+    n_words = -(-longest // 8)
+    if n_words > _MAX_HASHED_WORDS:
+        return None
+    start, stop = int(offsets[0]), int(offsets[-1])
+    # Pad so every 8-byte read stays inside the buffer, then view each byte position as the
+    # start of an (unaligned) little-endian uint64.
+    padded = np.zeros(stop - start + 8, np.uint8)
+    if data_buf is not None and stop > start:
+        padded[: stop - start] = np.frombuffer(data_buf, np.uint8, count=stop - start, offset=start)
+    h = lengths.astype(np.uint64)
+    h *= _MULT_1
+    scratch = np.empty_like(h)
+    _mix(h, scratch)
+    if int(lengths.min()) == longest:  # same-length ids (the usual case): a strided view
+        words = np.ndarray((n, n_words), dtype="<u8", buffer=padded, strides=(longest, 8))
+        for j in range(n_words):
+            tail = longest - 8 * j
+            h ^= words[:, j] & np.uint64((1 << (8 * min(tail, 8))) - 1)
+            _mix(h, scratch)
+        return h
+    unaligned = np.ndarray((stop - start + 1,), dtype="<u8", buffer=padded, strides=(1,))
+    begin = offsets[:-1] - start
+    for j in range(n_words):
+        tail = lengths - 8 * j
+        more = tail > 0  # strings that still have bytes: shorter ones keep their hash
+        keep = (np.clip(tail[more], 0, 7) * 8).astype(np.uint64)
+        mask = np.where(tail[more] >= 8, _ALL_ONES, (np.uint64(1) << keep) - np.uint64(1))
+        part = h[more] ^ (unaligned[begin[more] + 8 * j] & mask)
+        _mix(part, np.empty_like(part))
+        h[more] = part
+    return h
+
+
+def _link_keys(
+    id_keys: np.ndarray, id_valid: BoolArray, parent_keys: np.ndarray, parent_given: BoolArray
+) -> tuple[IntArray, BoolArray]:
+    """Row of each parent key (-1 if none) and the duplicate flags, for hashable keys."""
+    n = len(id_keys)
+    valid_rows = np.flatnonzero(id_valid)
+    index = pd.Index(id_keys[valid_rows])
+    is_duplicate = np.zeros(n, np.bool_)
+    if not index.is_unique:
+        later = index.duplicated(keep="first")
+        is_duplicate[valid_rows[later]] = True
+        valid_rows = valid_rows[~later]
+        index = index[~later]
+    hit = index.get_indexer(parent_keys[parent_given])
+    found = hit >= 0
+    hit[found] = valid_rows[hit[found]]
+    parent = np.full(n, -1, np.int64)
+    parent[parent_given] = hit
+    return parent, is_duplicate
+
+
+def _link(ids: pa.LargeStringArray, parents: pa.LargeStringArray) -> tuple[IntArray, BoolArray]:
+    """Map parent ids to row positions; flag later rows that repeat an id."""
+    id_valid = ~np.asarray(ids.is_null(), dtype=np.bool_)
+    parent_given = ~np.asarray(parents.is_null(), dtype=np.bool_)
+    id_hash, parent_hash = _hash_strings(ids), _hash_strings(parents)
+    if id_hash is not None and parent_hash is not None:
+        parent, is_duplicate = _link_keys(id_hash, id_valid, parent_hash, parent_given)
+        if _links_are_exact(ids, parents, parent, is_duplicate):
+            return parent, is_duplicate
+    # A hash collision (or very long ids): redo the mapping on the strings themselves.
+    id_obj = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
+    parent_obj = np.asarray(parents.to_numpy(zero_copy_only=False), dtype=object)
+    return _link_keys(id_obj, id_valid, parent_obj, parent_given)
+
+
+def _links_are_exact(
+    ids: pa.LargeStringArray, parents: pa.LargeStringArray, parent: IntArray, dup: BoolArray
+) -> bool:
+    """True if every hash match is a string match, so no collision merged two ids."""
+    found = np.flatnonzero(parent >= 0)
+    same = pc.equal(parents.take(pa.array(found)), ids.take(pa.array(parent[found])))
+    if len(found) and not pc.all(same).as_py():
+        return False
+    dup_rows = np.flatnonzero(dup)
+    if len(dup_rows) == 0:
+        return True
+    # Each duplicate must equal an earlier id; any distinct string is a collision.
+    earlier = ids.take(pa.array(np.flatnonzero(~dup)))
+    return bool(pc.all(pc.is_in(ids.take(pa.array(dup_rows)), value_set=earlier)).as_py())
+
+
+# --------------------------------------------------------------------------------------
+# the effective forest
+# --------------------------------------------------------------------------------------
+
+
+def _jump(up: IntArray, anc: IntArray, dist: IntArray, active: IntArray, rounds: int) -> IntArray:
+    """Pointer doubling: after r rounds ``anc`` is the 2**r-th ancestor, capped at the root.
+
+    ``up`` maps roots to themselves. Updates ``anc``/``dist`` in place for ``active`` rows
+    and returns the rows that have still not reached a root (those are in or below a cycle
+    once 2**rounds >= n).
+    """
+    for _ in range(rounds):
+        if len(active) == 0:
+            break
+        hop = anc[active]
+        dist[active] += dist[hop]  # right side is gathered before the write: synchronous
+        anc[active] = anc[hop]
+        reached = anc[active]
+        active = active[up[reached] != reached]
+    return active
+
+
+def _break_cycles(up: IntArray, stuck: IntArray, landed: IntArray) -> IntArray:
+    """Cut each cycle at its first member in row order; return the cut rows.
+
+    ``landed`` are ancestors at least n steps above ``stuck`` rows, so every one of them is on
+    a cycle, and every cycle member appears (a fixed-length walk permutes a cycle).
+    """
+    members = np.unique(landed)
+    local = np.full(len(up), -1, np.int64)
+    local[members] = np.arange(len(members))
+    succ = local[up[members]]
+    first = members.copy()
+    for _ in range(len(members).bit_length() + 1):
+        first = np.minimum(first, first[succ])
+        succ = succ[succ]
+    cut = members[first == members]
+    up[cut] = cut
+    return cut
+
+
+@dataclass(frozen=True)
+class _Forest:
+    """Effective parent links of a frame, plus the per-depth row grouping rollups need."""
+
+    parent: IntArray  # row of the effective parent, -1 for roots
+    root: IntArray
+    depth: IntArray
+    order: IntArray  # rows sorted by depth, row order within one depth
+    bounds: IntArray  # order[bounds[d]:bounds[d + 1]] are the rows at depth d
+    is_orphan: BoolArray
+    is_duplicate: BoolArray
+    in_cycle: BoolArray
+
+    @property
+    def max_depth(self) -> int:
+        return len(self.bounds) - 2
+
+    def level(self, d: int) -> IntArray:
+        return self.order[self.bounds[d] : self.bounds[d + 1]]
+
+
+def _forest(ids: pa.LargeStringArray, parents: pa.LargeStringArray) -> _Forest:
+    n = len(ids)
+    rows = np.arange(n, dtype=np.int64)
+    parent, is_duplicate = _link(ids, parents)
+    is_orphan = ~np.asarray(parents.is_null(), dtype=np.bool_) & (parent < 0)
+    parent[is_duplicate] = -1
+    is_cut = parent == rows  # a self-parent is a cycle of one, already cut
+    parent[is_cut] = -1
+    up = np.where(parent >= 0, parent, rows)  # roots point at themselves
+    anc = up.copy()
+    dist = (up != rows).astype(np.int64)
+    rounds = max(n, 1).bit_length() + 1  # 2**rounds > n: a chain that reaches a root has
+    stuck = _jump(up, anc, dist, np.flatnonzero(up[anc] != anc), rounds)
+    if len(stuck):
+        is_cut[_break_cycles(up, stuck, anc[stuck])] = True
+        anc[stuck] = up[stuck]
+        dist[stuck] = (up[stuck] != stuck).astype(np.int64)
+        _jump(up, anc, dist, stuck[up[anc[stuck]] != anc[stuck]], rounds)
+        parent = np.where(up != rows, up, -1)
+    in_cycle = is_cut[anc]
+    # Depths are small in practice: int16 keys get numpy's O(n) radix sort.
+    max_depth = int(dist.max()) if n else -1
+    key = dist.astype(np.int16) if max_depth < np.iinfo(np.int16).max else dist
+    order = np.argsort(key, kind="stable").astype(np.int64)
+    bounds = np.zeros(max_depth + 2, np.int64)
+    np.cumsum(np.bincount(dist, minlength=max_depth + 1), out=bounds[1:])
+    return _Forest(parent, anc, dist, order, bounds, is_orphan, is_duplicate, in_cycle)
+
+
+def _forest_of(df: pd.DataFrame, id_col: str, parent_col: str) -> tuple[_Forest, pa.Array]:
+    for col in (id_col, parent_col):
+        if col not in df.columns:
+            raise KeyError(f"task frame has no {col!r} column")
+    ids = _arrow_strings(df[id_col])
+    return _forest(ids, _arrow_strings(df[parent_col])), ids
+
+
+def _sibling_index(parent: IntArray) -> IntArray:
+    """Rank of each row among rows with the same effective parent, in row order."""
+    n = len(parent)
+    by_parent = np.argsort(parent, kind="stable")
+    grouped = parent[by_parent]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    sizes = np.diff(np.r_[starts, n])
+    rank = np.arange(n, dtype=np.int64) - np.repeat(starts, sizes)
+    out = np.empty(n, np.int64)
+    out[by_parent] = rank
+    return out
+
+
+def _roll_up(forest: _Forest, values: IntArray) -> IntArray:
+    """Sum ``values`` over each subtree, deepest level first."""
+    total = values.copy()
+    for d in range(forest.max_depth, 0, -1):
+        rows = forest.level(d)
+        np.add.at(total, forest.parent[rows], total[rows])
+    return total
+
+
+def _paths(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array:
+    """'/'-joined id paths, built one depth at a time from the parent's path."""
+    n = len(ids)
+    if n == 0:
+        return pa.array([], pa.large_string())
+    slot = np.empty(n, np.int64)  # position of each row inside its depth's path array
+    levels: list[pa.Array] = []
+    for d in range(forest.max_depth + 1):
+        rows = forest.level(d)
+        slot[rows] = np.arange(len(rows))
+        own = ids.take(pa.array(rows))
+        if d == 0:
+            levels.append(own)
+        else:
+            above = levels[-1].take(pa.array(slot[forest.parent[rows]]))
+            levels.append(pc.binary_join_element_wise(above, own, _SEPARATOR))
+    by_depth = pa.chunked_array(levels, type=pa.large_string())
+    where = np.empty(n, np.int64)
+    where[forest.order] = np.arange(n)
+    return by_depth.take(pa.array(where)).combine_chunks()
+
+
+def _ints(values: npt.ArrayLike) -> pd.arrays.IntegerArray:
+    values = np.asarray(values, dtype=np.int64)
+    return pd.arrays.IntegerArray(values, np.zeros(len(values), np.bool_))
+
+
+def _bools(values: BoolArray) -> pd.arrays.BooleanArray:
+    return pd.arrays.BooleanArray(values, np.zeros(len(values), np.bool_))
+
+
+def _strings(arr: pa.Array) -> pd.arrays.ArrowStringArray:
+    return pd.arrays.ArrowStringArray(arr)
+
+
+def _completed(df: pd.DataFrame, completed_col: str) -> BoolArray:
+    if completed_col not in df.columns:
+        raise KeyError(f"task frame has no {completed_col!r} column")
+    done = df[completed_col].astype(pd.BooleanDtype())
+    return done.to_numpy(dtype=np.bool_, na_value=False)
+
+
+def add_tree_columns(
+    df: pd.DataFrame,
+    *,
+    id_col: str = "id",
+    parent_col: str = "parent_id",
+    completed_col: str = "completed",
+    path: bool = True,
+) -> pd.DataFrame:
+    """Return a copy of a task frame with tree columns added (see :data:`TREE_DTYPES`).
+
+    Rows, index and existing columns are kept as they are; columns with the new names are
+    replaced. Roots are rows with no parent, orphans, later duplicates and cut cycle
+    points (module docstring). Leaves with a missing ``completed`` count as not done.
+
+    Args:
+        df: tasks with ``id_col``, ``parent_col`` (NA for roots) and ``completed_col``.
+        id_col, parent_col, completed_col: column names.
+        path: build the ``path`` column (ids from the root down, joined by "/"). It is the
+            costliest column, and its memory grows with depth, so it can be skipped; the
+            column is then absent. Use :func:`path_lists` when ids may contain "/".
+
+    Returns:
+        A new DataFrame.
+
+    Raises:
+        KeyError: a required column is missing.
+
+    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "a"],
+    ...                       "completed": [False, True, False]})
+    >>> add_tree_columns(tasks)[["id", "depth", "path", "leaves_done", "share_done"]]
+      id  depth path  leaves_done  share_done
+    0  a      0    a            1         0.5
+    1  b      1  a/b            1         1.0
+    2  c      1  a/c            0         0.0
+    """
+    forest, ids = _forest_of(df, id_col, parent_col)
+    done = _completed(df, completed_col)
+    n = len(df)
+    parent = forest.parent
+    has_parent = parent >= 0
+    n_children = np.bincount(parent[has_parent], minlength=n).astype(np.int64)
+    is_leaf = n_children == 0
+    size = _roll_up(forest, np.ones(n, np.int64))
+    leaves_total = _roll_up(forest, is_leaf.astype(np.int64))
+    leaves_done = _roll_up(forest, (is_leaf & done).astype(np.int64))
+    share = leaves_done / np.maximum(leaves_total, 1)
+    columns: dict[str, Any] = {
+        "position": _ints(np.arange(n)),
+        "depth": _ints(forest.depth),
+        "root_id": _strings(ids.take(pa.array(forest.root))),
+        "path": _strings(_paths(forest, ids)) if path else None,
+        "sibling_index": _ints(_sibling_index(parent)),
+        "n_children": _ints(n_children),
+        "n_descendants": _ints(size - 1),
+        "is_leaf": _bools(is_leaf),
+        "leaves_total": _ints(leaves_total),
+        "leaves_done": _ints(leaves_done),
+        "share_done": pd.arrays.FloatingArray(share, np.zeros(n, np.bool_)),
+        "is_orphan": _bools(forest.is_orphan),
+        "in_cycle": _bools(forest.in_cycle),
+        "is_duplicate": _bools(forest.is_duplicate),
+    }
+    out = df.copy(deep=False)
+    for name, values in columns.items():
+        if values is not None:
+            out[name] = values
+    return out
+
+
+def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "parent_id") -> pd.Series:
+    """Each row's path as a list of ids, root first -- safe when ids contain "/".
+
+    Returns:
+        A Series of ``list<string>`` (Arrow-backed), aligned with ``df``.
+
+    >>> tasks = pd.DataFrame({"id": ["a", "b/1"], "parent_id": [None, "a"]})
+    >>> path_lists(tasks).tolist()
+    [['a'], ['a', 'b/1']]
+    """
+    forest, ids = _forest_of(df, id_col, parent_col)
+    n = len(df)
+    depth = forest.depth
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(depth + 1, out=offsets[1:])
+    members = np.empty(int(offsets[-1]), np.int64)
+    # Walk every row upwards at once; its step-th ancestor goes to slot depth - step.
+    walking = np.arange(n, dtype=np.int64)
+    node = walking.copy()
+    for step in range(forest.max_depth + 1):
+        members[offsets[walking] + depth[walking] - step] = node
+        keep = depth[walking] > step
+        walking, node = walking[keep], forest.parent[node[keep]]
+    values = ids.take(pa.array(members))
+    lists = pa.LargeListArray.from_arrays(pa.array(offsets), values)
+    return pd.Series(lists, index=df.index, dtype=pd.ArrowDtype(lists.type), name="path")
+
+
+# --------------------------------------------------------------------------------------
+# selections
+# --------------------------------------------------------------------------------------
+
+
+def _row_of(ids: pa.Array, task_id: str, forest: _Forest) -> int:
+    hits = np.flatnonzero(
+        np.asarray(pc.equal(ids, pa.scalar(task_id, pa.large_string())).fill_null(False))
+    )
+    hits = hits[~forest.is_duplicate[hits]]
+    if len(hits) == 0:
+        raise KeyError(task_id)
+    return int(hits[0])
+
+
+def subtree(
+    df: pd.DataFrame, task_id: str, *, id_col: str = "id", parent_col: str = "parent_id"
+) -> pd.DataFrame:
+    """The task and all its descendants, in the frame's row order.
+
+    Raises:
+        KeyError: no row has ``task_id``.
+
+    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", None]})
+    >>> subtree(tasks, "a")["id"].tolist()
+    ['a', 'b']
+    """
+    forest, ids = _forest_of(df, id_col, parent_col)
+    top = _row_of(ids, task_id, forest)
+    inside = np.zeros(len(df), np.bool_)
+    inside[top] = True
+    for d in range(int(forest.depth[top]) + 1, forest.max_depth + 1):
+        rows = forest.level(d)
+        inside[rows] = inside[forest.parent[rows]]
+    return df.iloc[np.flatnonzero(inside)]
+
+
+def ancestors(
+    df: pd.DataFrame, task_id: str, *, id_col: str = "id", parent_col: str = "parent_id"
+) -> pd.DataFrame:
+    """The task's ancestors, root first, down to its parent (empty for a root).
+
+    Raises:
+        KeyError: no row has ``task_id``.
+
+    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "b"]})
+    >>> ancestors(tasks, "c")["id"].tolist()
+    ['a', 'b']
+    """
+    forest, ids = _forest_of(df, id_col, parent_col)
+    chain: list[int] = []
+    row = int(forest.parent[_row_of(ids, task_id, forest)])
+    while row >= 0:  # one chain, at most depth steps; cycles are already cut
+        chain.append(row)
+        row = int(forest.parent[row])
+    return df.iloc[chain[::-1]]
+
+
+def children(
+    df: pd.DataFrame, task_id: str, *, id_col: str = "id", parent_col: str = "parent_id"
+) -> pd.DataFrame:
+    """The task's direct children, in row order.
+
+    Raises:
+        KeyError: no row has ``task_id``.
+
+    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "b"]})
+    >>> children(tasks, "a")["id"].tolist()
+    ['b']
+    """
+    forest, ids = _forest_of(df, id_col, parent_col)
+    top = _row_of(ids, task_id, forest)
+    return df.iloc[np.flatnonzero(forest.parent == top)]
+
+
+# --------------------------------------------------------------------------------------
+# Markdown outlines
+# --------------------------------------------------------------------------------------
+
+
+def _preorder(forest: _Forest) -> IntArray:
+    """Rows in document order: each parent, then its subtrees, siblings in row order."""
+    n = len(forest.parent)
+    size = _roll_up(forest, np.ones(n, np.int64))
+    # Offset of a row inside its parent's block = sizes of the siblings before it.
+    by_parent = np.argsort(forest.parent, kind="stable")
+    grouped = forest.parent[by_parent]
+    running = np.cumsum(size[by_parent]) - size[by_parent]
+    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
+    group_base = np.repeat(running[starts], np.diff(np.r_[starts, n]))
+    before = np.empty(n, np.int64)
+    before[by_parent] = running - group_base
+    rank = before.copy()  # roots: offset among all roots
+    for d in range(1, forest.max_depth + 1):
+        rows = forest.level(d)
+        rank[rows] = rank[forest.parent[rows]] + 1 + before[rows]
+    order = np.empty(n, np.int64)
+    order[rank] = np.arange(n)
+    return order
+
+
+def _escape(text: pa.Array) -> pa.Array:
+    # Backslash first, so the backslashes added for newlines are not doubled.
+    text = pc.replace_substring(text, "\\", "\\\\")
+    text = pc.replace_substring(text, "\n", "\\n")
+    return pc.replace_substring(text, "\r", "\\r")
+
+
+_ESCAPES = {"\\": "\\", "n": "\n", "r": "\r"}
+_ESCAPED = re.compile(r"\\([\\nr])")
+
+
+def _unescape(text: str) -> str:
+    return _ESCAPED.sub(lambda m: _ESCAPES[m.group(1)], text)
+
+
+def to_markdown_outline(
+    df: pd.DataFrame,
+    title: str,
+    *,
+    id_col: str = "id",
+    parent_col: str = "parent_id",
+    text_col: str = "text",
+    completed_col: str = "completed",
+) -> str:
+    """Render tasks as the Markdown outline ``createProject`` accepts.
+
+    The first line is ``# {title}``, then a blank line, then one checkbox item per task in
+    document order, indented two spaces per depth. Depth and order are recomputed from the
+    id links (corrupt links resolved as in the module docstring), so the outline is always
+    well formed. Backslash, newline and carriage return in texts are written as ``\\\\``,
+    ``\\n`` and ``\\r``, keeping one task per line. No trailing newline.
+
+    Raises:
+        KeyError: a required column is missing.
+
+    >>> tasks = pd.DataFrame({"id": ["a", "b"], "parent_id": [None, "a"],
+    ...                       "text": ["Plan", "Draft"], "completed": [False, True]})
+    >>> print(to_markdown_outline(tasks, "Q2"))
+    # Q2
+    <BLANKLINE>
+    - [ ] Plan
+      - [x] Draft
+    """
+    forest, _ = _forest_of(df, id_col, parent_col)
+    done = _completed(df, completed_col)
+    if text_col not in df.columns:
+        raise KeyError(f"task frame has no {text_col!r} column")
+    header = f"# {_escape(pa.array([title])).to_pylist()[0]}"
+    if len(df) == 0:
+        return header + "\n"
+    order = pa.array(_preorder(forest))
+    text = _escape(_arrow_strings(df[text_col]).fill_null(""))
+    indent = pc.binary_repeat(pa.scalar("  ", pa.large_string()), pa.array(forest.depth))
+    box = pa.array(np.where(done, "- [x] ", "- [ ] ").astype(object), pa.large_string())
+    lines = pc.binary_join_element_wise(indent, box, text, pa.scalar("", pa.large_string()))
+    lines = lines.take(order)
+    body = pc.binary_join(
+        pa.LargeListArray.from_arrays(pa.array([0, len(lines)]), lines),
+        pa.scalar("\n", pa.large_string()),
+    )
+    return f"{header}\n\n{body[0].as_py()}"
+
+
+_ITEM = re.compile(r"(?P<indent>[ \t]*)[-*+](?: (?P<rest>.*))?")
+_BOX = re.compile(r"\[(?P<mark>[ xX])\](?: (?P<text>.*))?")
+
+
+def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
+    """Read an outline written by :func:`to_markdown_outline` (or by hand) back into tasks.
+
+    Accepts ``- [ ]``, ``- [x]``/``- [X]`` and plain ``- text`` items with ``-``, ``*`` or
+    ``+`` bullets, indented two spaces (or one tab) per level. An item indented deeper than
+    one level below the previous item is attached one level below it. Blank lines are
+    skipped; a first ``# title`` line gives the title ("" if absent).
+
+    Returns:
+        ``(title, tasks)``; tasks have ``id`` (synthetic ``t0``, ``t1``, ...), ``parent_id``,
+        ``text``, ``completed`` and ``depth``, in document order.
+
+    Raises:
+        ValueError: a non-blank line is neither the title nor a list item.
+
+    >>> title, tasks = parse_markdown_outline("# Q2\\n\\n- [ ] Plan\\n  - [x] Draft")
+    >>> title, tasks["parent_id"].tolist(), tasks["completed"].tolist()
+    ('Q2', [<NA>, 't0'], [False, True])
+    """
+    title = ""
+    texts: list[str] = []
+    done: list[bool] = []
+    depths: list[int] = []
+    parents: list[str | None] = []
+    stack: list[str] = []  # ids of the open items, one per depth
+    for number, raw in enumerate(md.split("\n"), start=1):
+        line = raw.removesuffix("\r")
+        if not line.strip():
+            continue
+        if not texts and not title and line.startswith("# "):
+            title = _unescape(line[2:])
+            continue
+        item = _ITEM.fullmatch(line)
+        if item is None:
+            raise ValueError(f"line {number} is not an outline item: {line!r}")
+        indent = item["indent"]
+        level = min(indent.count("\t") + indent.count(" ") // 2, len(stack))
+        rest = item["rest"] or ""
+        box = _BOX.fullmatch(rest)
+        text = (box["text"] or "") if box else rest
+        del stack[level:]
+        parents.append(stack[-1] if stack else None)
+        stack.append(f"t{len(texts)}")
+        texts.append(_unescape(text))
+        done.append(bool(box) and box["mark"] in "xX")
+        depths.append(level)
+    tasks = pd.DataFrame(
+        {
+            "id": pd.array([f"t{i}" for i in range(len(texts))], dtype=STRING),
+            "parent_id": pd.array(parents, dtype=STRING),
+            "text": pd.array(texts, dtype=STRING),
+            "completed": pd.array(done, dtype=pd.BooleanDtype()),
+            "depth": pd.array(depths, dtype=pd.Int64Dtype()),
+        }
+    )
+    return title, tasks
