@@ -129,7 +129,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         print(_table(result.errors[["resource", "id", "status", "error"]], limit=20))
         print(f"warning: {len(result.errors)} resource(s) failed to load; they are listed "
               "in the errors dataset", file=sys.stderr)
-    print(f"written to {result.path('tasks').parent.parent} "
+    print(f"written to {result.out}/<entity>/snapshot={result.snapshot}/ "
           f"(committed by {result.manifest})")
     return 0
 
