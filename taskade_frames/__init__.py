@@ -58,6 +58,9 @@ _LAZY = {
     "read_export": "export",
     "diff_snapshots": "export",
     "completion_history": "export",
+    "list_snapshots": "export",
+    "ExportError": "export",
+    "ExportResult": "export",
 }
 
 __all__ = [
@@ -65,6 +68,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "ConfigurationError",
+    "ExportError",
+    "ExportResult",
     "InvalidResponseError",
     "Listing",
     "ListingReport",
@@ -86,6 +91,7 @@ __all__ = [
     "diff_snapshots",
     "export_all",
     "export_space",
+    "list_snapshots",
     "load_agents",
     "load_blocks",
     "load_conversations",
@@ -107,7 +113,16 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .export import completion_history, diff_snapshots, export_all, export_space, read_export
+    from .export import (
+        ExportError,
+        ExportResult,
+        completion_history,
+        diff_snapshots,
+        export_all,
+        export_space,
+        list_snapshots,
+        read_export,
+    )
     from .loaders import (
         load_agents,
         load_blocks,
