@@ -1,0 +1,268 @@
+"""Matplotlib pictures of task frames: completion per project, by depth, open work, over time.
+
+Every function takes the frame the loaders (or ``SpaceFrames.completion`` /
+``export.completion_history``) return, draws on ``ax`` (default: a new figure
+sized to the data), and returns the Axes. An empty frame gives an Axes that says
+so instead of an error. matplotlib is imported inside the functions, so importing
+this module costs nothing until a plot is drawn.
+
+    >>> from taskade_frames import plots
+    >>> ax = plots.completion_by_project(space.completion())  # doctest: +SKIP
+    >>> ax.figure.savefig("completion.png")  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+if TYPE_CHECKING:  # pragma: no cover
+    from matplotlib.axes import Axes
+
+__all__ = [
+    "completion_by_depth",
+    "completion_by_project",
+    "completion_over_time",
+    "open_work_by_branch",
+]
+
+DONE = "#3a7d44"
+OPEN = "#e0a458"
+MUTED = "#8c8c8c"
+_LABEL_CHARS = 38
+
+
+def _axes(ax: Axes | None, n_bars: int = 0, *, horizontal: bool = False) -> Axes:
+    if ax is not None:
+        return ax
+    import matplotlib.pyplot as plt
+
+    height = max(3.0, 0.34 * n_bars + 1.4) if horizontal else 4.0
+    _, new = plt.subplots(figsize=(8.0, height), layout="constrained")
+    return new
+
+
+def _empty(ax: Axes, title: str, message: str) -> Axes:
+    ax.set_title(title)
+    ax.text(0.5, 0.5, message, ha="center", va="center", transform=ax.transAxes, color=MUTED)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    return ax
+
+
+def _short(text: Any, limit: int = _LABEL_CHARS) -> str:
+    text = "" if text is None or text is pd.NA else " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+def _percent_axis(axis: Any) -> None:
+    from matplotlib.ticker import PercentFormatter
+
+    axis.set_major_formatter(PercentFormatter(xmax=1.0))
+
+
+def _done(series: pd.Series) -> pd.Series:
+    return series.astype("boolean").fillna(False).astype(bool)
+
+
+def completion_by_project(
+    completion: Any, ax: Axes | None = None, *, top: int = 25
+) -> Axes:
+    """Horizontal bars: share of tasks completed per project, labelled "done/total".
+
+    Args:
+        completion: ``SpaceFrames.completion()`` (``name``, ``tasks``, ``completed``,
+            ``share_completed``), or a ``SpaceFrames``.
+        top: at most this many projects, the largest by task count.
+
+    >>> ax = completion_by_project(space.completion())  # doctest: +SKIP
+    """
+    if hasattr(completion, "completion") and not isinstance(completion, pd.DataFrame):
+        completion = completion.completion()
+    title = "Completion by project"
+    df = completion.copy()
+    if df.empty:
+        return _empty(_axes(ax), title, "No projects")
+    df["tasks"] = df["tasks"].fillna(0).astype(int)
+    df["completed"] = df["completed"].fillna(0).astype(int)
+    df["share"] = (df["completed"] / df["tasks"].where(df["tasks"] > 0)).astype(float)
+    total = len(df)
+    df = df.sort_values(["tasks", "name"], ascending=[False, True]).head(top)
+    df = df.sort_values(["share", "tasks"], ascending=[True, True], na_position="first")
+    ax = _axes(ax, len(df), horizontal=True)
+    labels = [_short(n) for n in df["name"]]
+    y = range(len(df))
+    share = df["share"].fillna(0.0).to_numpy()
+    ax.barh(y, [1.0] * len(df), color=OPEN, alpha=0.35, height=0.7)
+    ax.barh(y, share, color=DONE, height=0.7, label="completed")
+    for i, (done, n) in enumerate(zip(df["completed"], df["tasks"], strict=True)):
+        note = f"{done}/{n}" if n else "no tasks"
+        ax.text(1.01, i, note, va="center", fontsize=8, color=MUTED,
+                transform=ax.get_yaxis_transform())
+    ax.set_yticks(list(y), labels)
+    ax.set_xlim(0, 1)
+    _percent_axis(ax.xaxis)
+    ax.set_xlabel("Share of tasks completed")
+    shown = f" (largest {len(df)} of {total})" if total > len(df) else ""
+    ax.set_title(title + shown)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def completion_by_depth(tasks: pd.DataFrame, ax: Axes | None = None) -> Axes:
+    """Stacked bars of done and open tasks at each outline depth, with the share done on top.
+
+    Depth 0 is a top-level task. Shows whether work finishes at the leaves while
+    the headings above them stay open (or the other way round).
+
+    >>> ax = completion_by_depth(load_tasks("PROJECT_ID", client))  # doctest: +SKIP
+    """
+    title = "Completion by depth in the outline"
+    if tasks.empty:
+        return _empty(_axes(ax), title, "No tasks")
+    df = pd.DataFrame({"depth": tasks["depth"], "done": _done(tasks["completed"])})
+    df = df.dropna(subset=["depth"])
+    by = df.groupby("depth")["done"].agg(total="size", done="sum").sort_index()
+    ax = _axes(ax)
+    x = [int(d) for d in by.index]
+    done = by["done"].astype(int).to_numpy()
+    open_ = (by["total"] - by["done"]).astype(int).to_numpy()
+    ax.bar(x, done, color=DONE, label="done")
+    ax.bar(x, open_, bottom=done, color=OPEN, label="open")
+    for xi, d, t in zip(x, done, by["total"].astype(int), strict=True):
+        ax.annotate(f"{d / t:.0%} done", (xi, t), textcoords="offset points", xytext=(0, 3),
+                    ha="center", fontsize=8, color=MUTED)
+    ax.set_xticks(x)
+    ax.set_xlabel("Depth (0 = top-level task)")
+    ax.set_ylabel("Tasks")
+    ax.set_title(title)
+    ax.margins(y=0.12)
+    ax.legend(frameon=False)
+    ax.grid(axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def open_work_by_branch(
+    tasks: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    projects: pd.DataFrame | None = None,
+    top: int = 15,
+) -> Axes:
+    """Which top-level tasks hold the open work: open and done tasks in each branch.
+
+    A branch is a top-level task with everything below it (``root_id``). Branches
+    are ranked by open tasks; fully done branches only fill the remaining slots.
+
+    Args:
+        tasks: ``load_tasks`` or ``SpaceFrames.tasks`` (one or many projects).
+        projects: with ``id`` and ``name``; prefixes labels with the project name
+            when the tasks span several projects.
+        top: at most this many branches.
+
+    >>> ax = open_work_by_branch(space.tasks, projects=space.projects)  # doctest: +SKIP
+    """
+    title = "Open work per top-level task"
+    if tasks.empty:
+        return _empty(_axes(ax), title, "No tasks")
+    df = pd.DataFrame({
+        "project_id": tasks["project_id"].astype(object),
+        "root_id": tasks["root_id"].astype(object),
+        "done": _done(tasks["completed"]),
+    })
+    by = (df.groupby(["project_id", "root_id"], sort=False)["done"]
+          .agg(total="size", done="sum").reset_index())
+    by["open"] = by["total"] - by["done"]
+    roots = tasks.drop_duplicates(["project_id", "id"]).set_index(["project_id", "id"])["text"]
+    by["text"] = [roots.get((p, r)) for p, r in zip(by["project_id"], by["root_id"],
+                                                    strict=True)]
+    several = by["project_id"].nunique() > 1
+    names: dict[Any, Any] = {}
+    if several and projects is not None and not projects.empty:
+        names = dict(zip(projects["id"], projects["name"], strict=False))
+    total = len(by)
+    by = by.sort_values(["open", "total"], ascending=[False, False]).head(top)
+    by = by.iloc[::-1]  # largest at the top of a horizontal chart
+    ax = _axes(ax, len(by), horizontal=True)
+    labels = []
+    for pid, text in zip(by["project_id"], by["text"], strict=True):
+        label = _short(text) or "(untitled)"
+        if several:
+            label = f"{_short(names.get(pid, pid), 18)} › {_short(text, 26) or '(untitled)'}"
+        labels.append(label)
+    y = list(range(len(by)))
+    open_ = by["open"].astype(int).to_numpy()
+    done = by["done"].astype(int).to_numpy()
+    ax.barh(y, open_, color=OPEN, height=0.7, label="open")
+    ax.barh(y, done, left=open_, color=DONE, alpha=0.45, height=0.7, label="done")
+    for yi, o, t in zip(y, open_, by["total"].astype(int), strict=True):
+        ax.annotate(f"{o} open / {t}", (t, yi), textcoords="offset points", xytext=(4, 0),
+                    va="center", fontsize=8, color=MUTED)
+    ax.set_yticks(y, labels)
+    ax.set_xlabel("Tasks in the branch (the task and everything below it)")
+    shown = f" (top {len(by)} of {total})" if total > len(by) else ""
+    ax.set_title(title + shown)
+    ax.set_xlim(0, max(1, int(by["total"].max())) * 1.35)  # room for the labels
+    ax.legend(frameon=False, loc="lower right")
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def completion_over_time(
+    history: pd.DataFrame, ax: Axes | None = None, *, top: int = 8
+) -> Axes:
+    """Share of tasks completed at each snapshot: one line per project, and all together.
+
+    Args:
+        history: ``export.completion_history(out)``: ``snapshot`` (UTC), ``project_id``,
+            ``project_name``, ``tasks``, ``completed``, ``share_completed``.
+        top: at most this many project lines (largest by tasks at the last snapshot);
+            the "all projects" line always counts every project.
+
+    >>> ax = completion_over_time(completion_history("exports/"))  # doctest: +SKIP
+    """
+    import matplotlib.dates as mdates
+
+    title = "Completion over time"
+    if history.empty:
+        return _empty(_axes(ax), title, "No snapshots yet")
+    df = history.copy()
+    stamps = pd.to_datetime(df["snapshot"], utc=True)
+    df["when"] = stamps.dt.tz_localize(None)  # plotted as UTC; the axis label says so
+    df["tasks"] = df["tasks"].fillna(0).astype(int)
+    df["completed"] = df["completed"].fillna(0).astype(int)
+    ax = _axes(ax)
+    overall = df.groupby("when")[["tasks", "completed"]].sum().sort_index()
+    share_all = (overall["completed"] / overall["tasks"].where(overall["tasks"] > 0))
+    ax.plot(overall.index.to_numpy(), share_all.astype(float).to_numpy(), color="black",
+            linewidth=2.4, marker="o", label="all projects", zorder=3)
+    last = df[df["when"] == df["when"].max()]
+    keep = last.sort_values("tasks", ascending=False)["project_id"].head(top).tolist()
+    labels = (df.dropna(subset=["project_name"]).groupby("project_id")["project_name"].last()
+              if "project_name" in df else pd.Series(dtype=object))
+    for pid in keep:
+        one = df[df["project_id"] == pid].sort_values("when")
+        share = one["completed"] / one["tasks"].where(one["tasks"] > 0)
+        ax.plot(one["when"].to_numpy(), share.astype(float).to_numpy(), marker="o",
+                markersize=4, linewidth=1.3, alpha=0.85,
+                label=_short(labels.get(pid, pid), 28))
+    n_projects = df["project_id"].nunique()
+    ax.set_ylim(-0.02, 1.02)
+    _percent_axis(ax.yaxis)
+    locator = mdates.AutoDateLocator()
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
+    if overall.index.nunique() == 1:
+        one_time = overall.index[0]
+        ax.set_xlim(one_time - pd.Timedelta(hours=12), one_time + pd.Timedelta(hours=12))
+    ax.set_xlabel("Snapshot time (UTC)")
+    ax.set_ylabel("Share of tasks completed")
+    shown = f" (largest {len(keep)} of {n_projects} projects)" if n_projects > len(keep) else ""
+    ax.set_title(title + shown)
+    ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    ax.grid(alpha=0.3)
+    return ax
