@@ -426,6 +426,9 @@ def test_max_limit(emu, sample):
     answer = post(emu, "listTasks", body)
     assert (answer.status, answer.json["code"]) == (400, "invalid_limit")
     assert post(emu, "listTasks", dict(body, limit=50)).status == 200
+    emu.max_limit = 20
+    default = post(emu, "listTasks", {"projectId": sample["Bug Triage Backlog"]})
+    assert default.status == 200 and len(default.json["items"]) == 20
 
 
 def test_latency(emu):

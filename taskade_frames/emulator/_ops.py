@@ -63,6 +63,8 @@ def _whole(value: Any, name: str, code: str) -> int:
 
 def _limit(ctx: Context, body: Payload, default: int) -> int:
     """The page size actually served: the asked ``limit``, capped by ``page_cap``."""
+    if ctx.max_limit is not None:
+        default = min(default, ctx.max_limit)  # the server never rejects its own default
     limit = _whole(body.get("limit", default), "limit", "invalid_limit")
     if ctx.max_limit is not None and limit > ctx.max_limit:
         raise ApiError(400, "invalid_limit", f"limit must be at most {ctx.max_limit}")
