@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -102,51 +103,75 @@ def _mix(h: npt.NDArray[np.uint64], scratch: npt.NDArray[np.uint64]) -> None:
     h ^= scratch
 
 
+def _string_buffers(arr: pa.LargeStringArray) -> tuple[IntArray, npt.NDArray[np.uint8]]:
+    """Offsets and a zero-padded copy of the data buffer (8 spare bytes for wide reads)."""
+    _, offsets_buf, data_buf = arr.buffers()
+    n = len(arr)
+    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    data = np.zeros(stop - start + 8, np.uint8)
+    if data_buf is not None and stop > start:
+        data[: stop - start] = np.frombuffer(data_buf, np.uint8, count=stop - start, offset=start)
+    return offsets, data
+
+
+def _byte_view(buf: np.ndarray, width: int) -> np.ndarray:
+    """Every byte position of ``buf`` as the start of a ``width``-byte item (overlapping)."""
+    return np.ndarray((len(buf) - width + 1,), f"V{width}", buffer=buf, strides=(1,))
+
+
 def _hash_strings(arr: pa.LargeStringArray) -> npt.NDArray[np.uint64] | None:
     """64-bit hashes of the strings, read 8 bytes at a time from Arrow's data buffer.
 
     Hashing through a Python-object hash table costs about a second per million ids; this
     is a few sequential numpy passes. Equal strings get equal hashes; collisions are
-    possible, so callers verify every match. Returns None for very long strings.
+    possible, so callers verify every match. Null slots get arbitrary hashes. Returns None
+    for very long strings.
     """
     n = len(arr)
     if n == 0:
         return np.zeros(0, np.uint64)
-    _, offsets_buf, data_buf = arr.buffers()
-    offsets = np.frombuffer(offsets_buf, dtype=np.int64, count=n + 1, offset=arr.offset * 8)
+    offsets, data = _string_buffers(arr)
     lengths = np.diff(offsets)
-    longest = int(lengths.max())
+    valid_lengths = (
+        lengths[np.asarray(arr.is_valid(), dtype=np.bool_)] if arr.null_count else lengths
+    )
+    longest = int(valid_lengths.max()) if len(valid_lengths) else 0
     n_words = -(-longest // 8)
     if n_words > _MAX_HASHED_WORDS:
         return None
-    start, stop = int(offsets[0]), int(offsets[-1])
-    # Pad so every 8-byte read stays inside the buffer, then view each byte position as the
-    # start of an (unaligned) little-endian uint64.
-    padded = np.zeros(stop - start + 8, np.uint8)
-    if data_buf is not None and stop > start:
-        padded[: stop - start] = np.frombuffer(data_buf, np.uint8, count=stop - start, offset=start)
     h = lengths.astype(np.uint64)
     h *= _MULT_1
     scratch = np.empty_like(h)
     _mix(h, scratch)
-    if int(lengths.min()) == longest:  # same-length ids (the usual case): a strided view
-        words = np.ndarray((n, n_words), dtype="<u8", buffer=padded, strides=(longest, 8))
+    same_length = int(valid_lengths.min(initial=longest)) == longest
+    if same_length and not arr.null_count:  # the usual case: a strided view, no gather
+        words = np.ndarray((n, n_words), dtype="<u8", buffer=data, strides=(longest, 8))
         for j in range(n_words):
-            tail = longest - 8 * j
-            h ^= words[:, j] & np.uint64((1 << (8 * min(tail, 8))) - 1)
+            h ^= words[:, j] & _low_bytes(longest - 8 * j)
             _mix(h, scratch)
         return h
-    unaligned = np.ndarray((stop - start + 1,), dtype="<u8", buffer=padded, strides=(1,))
-    begin = offsets[:-1] - start
+    unaligned = _byte_view(data, 8).view("<u8")
+    begin = offsets[:-1] - offsets[0]
     for j in range(n_words):
+        if same_length:  # only null slots differ, and their hashes do not matter
+            h ^= unaligned[np.minimum(begin + 8 * j, len(unaligned) - 1)] & _low_bytes(
+                longest - 8 * j
+            )
+            _mix(h, scratch)
+            continue
         tail = lengths - 8 * j
-        more = tail > 0  # strings that still have bytes: shorter ones keep their hash
-        keep = (np.clip(tail[more], 0, 7) * 8).astype(np.uint64)
-        mask = np.where(tail[more] >= 8, _ALL_ONES, (np.uint64(1) << keep) - np.uint64(1))
+        more = np.flatnonzero(tail > 0)  # shorter strings are done and keep their hash
+        keep = (np.minimum(tail[more], 8) * 8).astype(np.uint64)
+        mask = np.where(keep == 64, _ALL_ONES, (np.uint64(1) << (keep & np.uint64(63))) - 1)
         part = h[more] ^ (unaligned[begin[more] + 8 * j] & mask)
         _mix(part, np.empty_like(part))
         h[more] = part
     return h
+
+
+def _low_bytes(count: int) -> np.uint64:
+    return np.uint64((1 << (8 * min(count, 8))) - 1)
 
 
 def _link_keys(
@@ -263,6 +288,18 @@ class _Forest:
     def level(self, d: int) -> IntArray:
         return self.order[self.bounds[d] : self.bounds[d + 1]]
 
+    @cached_property
+    def rank_in_order(self) -> IntArray:
+        """Inverse of ``order``: where each row sits in depth order."""
+        rank = np.empty(len(self.order), np.int64)
+        rank[self.order] = np.arange(len(self.order), dtype=np.int64)
+        return rank
+
+    @cached_property
+    def parent_in_order(self) -> IntArray:
+        """For the rows in depth order, where their parent sits in depth order (roots: 0)."""
+        return self.rank_in_order[np.maximum(self.parent[self.order], 0)]
+
 
 def _forest(ids: pa.LargeStringArray, parents: pa.LargeStringArray) -> _Forest:
     n = len(ids)
@@ -301,48 +338,61 @@ def _forest_of(df: pd.DataFrame, id_col: str, parent_col: str) -> tuple[_Forest,
     return _forest(ids, _arrow_strings(df[parent_col])), ids
 
 
-def _sibling_index(parent: IntArray) -> IntArray:
-    """Rank of each row among rows with the same effective parent, in row order."""
-    n = len(parent)
-    by_parent = np.argsort(parent, kind="stable")
-    grouped = parent[by_parent]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    sizes = np.diff(np.r_[starts, n])
-    rank = np.arange(n, dtype=np.int64) - np.repeat(starts, sizes)
+def _before_in_group(keys: IntArray, weights: IntArray | None = None) -> IntArray:
+    """Sum of ``weights`` over the earlier rows with the same key (with no weights: the rank
+    among them, a cumcount)."""
+    n = len(keys)
+    by_key = np.argsort(keys, kind="stable")
+    grouped = keys[by_key]
+    step = np.ones(n, np.int64) if weights is None else weights[by_key]
+    running = np.cumsum(step) - step
+    base = np.zeros(n, np.int64)  # running total where each row's group starts
+    starts = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
+    base[starts] = running[starts]
+    np.maximum.accumulate(base, out=base)  # weights are >= 0, so group bases only grow
     out = np.empty(n, np.int64)
-    out[by_parent] = rank
+    out[by_key] = running - base
     return out
 
 
-def _roll_up(forest: _Forest, values: IntArray) -> IntArray:
-    """Sum ``values`` over each subtree, deepest level first."""
-    total = values.copy()
+def _roll_up(forest: _Forest, *values: IntArray) -> list[IntArray]:
+    """Sum each of ``values`` over every subtree, deepest level first.
+
+    Works in depth order, where each level is a contiguous slice and a row's parent sits in
+    the slice before it, so every level is one ``bincount`` over two short slices.
+    """
+    bounds = forest.bounds
+    above = forest.parent_in_order
+    totals = [np.asarray(v, np.float64)[forest.order] for v in values]  # bincount sums floats
     for d in range(forest.max_depth, 0, -1):
-        rows = forest.level(d)
-        np.add.at(total, forest.parent[rows], total[rows])
-    return total
+        lo, hi, top = bounds[d], bounds[d + 1], bounds[d - 1]
+        local_parent = above[lo:hi] - top
+        for total in totals:
+            total[top:lo] += np.bincount(local_parent, total[lo:hi], minlength=lo - top)
+    out = []
+    for total in totals:
+        by_row = np.empty(len(total), np.int64)
+        by_row[forest.order] = total  # exact: counts stay far below 2**53
+        out.append(by_row)
+    return out
 
 
 def _paths(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array:
-    """'/'-joined id paths, built one depth at a time from the parent's path."""
-    n = len(ids)
-    if n == 0:
+    """'/'-joined id paths, root first, null where the row's own id is null.
+
+    Built one depth at a time in depth order, where a level's parents are the level before
+    it: path = parent's path + "/" + id, with Arrow string kernels, then put in row order.
+    """
+    if len(ids) == 0:
         return pa.array([], pa.large_string())
-    slot = np.empty(n, np.int64)  # position of each row inside its depth's path array
-    levels: list[pa.Array] = []
-    for d in range(forest.max_depth + 1):
-        rows = forest.level(d)
-        slot[rows] = np.arange(len(rows))
-        own = ids.take(pa.array(rows))
-        if d == 0:
-            levels.append(own)
-        else:
-            above = levels[-1].take(pa.array(slot[forest.parent[rows]]))
-            levels.append(pc.binary_join_element_wise(above, own, _SEPARATOR))
-    by_depth = pa.chunked_array(levels, type=pa.large_string())
-    where = np.empty(n, np.int64)
-    where[forest.order] = np.arange(n)
-    return by_depth.take(pa.array(where)).combine_chunks()
+    own = ids.take(pa.array(forest.order))
+    bounds, above = forest.bounds, forest.parent_in_order
+    levels = [own.slice(0, bounds[1])]
+    for d in range(1, forest.max_depth + 1):
+        lo, hi = bounds[d], bounds[d + 1]
+        parents = levels[-1].take(pa.array(above[lo:hi] - bounds[d - 1]))
+        levels.append(pc.binary_join_element_wise(parents, own.slice(lo, hi - lo), _SEPARATOR))
+    return pa.concat_arrays(levels).take(pa.array(forest.rank_in_order))
 
 
 def _ints(values: npt.ArrayLike) -> pd.arrays.IntegerArray:
@@ -407,16 +457,14 @@ def add_tree_columns(
     has_parent = parent >= 0
     n_children = np.bincount(parent[has_parent], minlength=n).astype(np.int64)
     is_leaf = n_children == 0
-    size = _roll_up(forest, np.ones(n, np.int64))
-    leaves_total = _roll_up(forest, is_leaf.astype(np.int64))
-    leaves_done = _roll_up(forest, (is_leaf & done).astype(np.int64))
+    size, leaves_total, leaves_done = _roll_up(forest, np.ones(n), is_leaf, is_leaf & done)
     share = leaves_done / np.maximum(leaves_total, 1)
     columns: dict[str, Any] = {
         "position": _ints(np.arange(n)),
         "depth": _ints(forest.depth),
         "root_id": _strings(ids.take(pa.array(forest.root))),
         "path": _strings(_paths(forest, ids)) if path else None,
-        "sibling_index": _ints(_sibling_index(parent)),
+        "sibling_index": _ints(_before_in_group(parent)),
         "n_children": _ints(n_children),
         "n_descendants": _ints(size - 1),
         "is_leaf": _bools(is_leaf),
@@ -427,11 +475,13 @@ def add_tree_columns(
         "in_cycle": _bools(forest.in_cycle),
         "is_duplicate": _bools(forest.is_duplicate),
     }
-    out = df.copy(deep=False)
-    for name, values in columns.items():
-        if values is not None:
-            out[name] = values
-    return out
+    added = pd.DataFrame(
+        {name: values for name, values in columns.items() if values is not None},
+        index=df.index,
+        copy=False,  # setting columns one by one would copy every array once more
+    )
+    kept = df.drop(columns=[c for c in added.columns if c in df.columns])
+    return pd.concat([kept, added], axis=1)
 
 
 def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "parent_id") -> pd.Series:
@@ -545,19 +595,12 @@ def children(
 def _preorder(forest: _Forest) -> IntArray:
     """Rows in document order: each parent, then its subtrees, siblings in row order."""
     n = len(forest.parent)
-    size = _roll_up(forest, np.ones(n, np.int64))
-    # Offset of a row inside its parent's block = sizes of the siblings before it.
-    by_parent = np.argsort(forest.parent, kind="stable")
-    grouped = forest.parent[by_parent]
-    running = np.cumsum(size[by_parent]) - size[by_parent]
-    starts = np.flatnonzero(np.r_[True, grouped[1:] != grouped[:-1]])
-    group_base = np.repeat(running[starts], np.diff(np.r_[starts, n]))
-    before = np.empty(n, np.int64)
-    before[by_parent] = running - group_base
-    rank = before.copy()  # roots: offset among all roots
+    (size,) = _roll_up(forest, np.ones(n))
+    # A row's subtree starts after its parent and after the subtrees of its earlier siblings.
+    rank = _before_in_group(forest.parent, size)
     for d in range(1, forest.max_depth + 1):
         rows = forest.level(d)
-        rank[rows] = rank[forest.parent[rows]] + 1 + before[rows]
+        rank[rows] += rank[forest.parent[rows]] + 1
     order = np.empty(n, np.int64)
     order[rank] = np.arange(n)
     return order
