@@ -141,9 +141,8 @@ def _hash_strings(arr: pa.LargeStringArray) -> npt.NDArray[np.uint64] | None:
     if n_words > _MAX_HASHED_WORDS:
         return None
     h = lengths.astype(np.uint64)
-    h *= _MULT_1
+    h *= _MULT_1  # every word below is mixed in, so the length needs no mixing of its own
     scratch = np.empty_like(h)
-    _mix(h, scratch)
     same_length = int(valid_lengths.min(initial=longest)) == longest
     if same_length and not arr.null_count:  # the usual case: a strided view, no gather
         words = np.ndarray((n, n_words), dtype="<u8", buffer=data, strides=(longest, 8))
@@ -176,54 +175,55 @@ def _low_bytes(count: int) -> np.uint64:
 
 def _link_keys(
     id_keys: np.ndarray, id_valid: BoolArray, parent_keys: np.ndarray, parent_given: BoolArray
-) -> tuple[IntArray, BoolArray]:
-    """Row of each parent key (-1 if none) and the duplicate flags, for hashable keys."""
+) -> tuple[IntArray, IntArray]:
+    """For hashable keys: the row each parent key names (-1 if none), and for each row the
+    first row with the same id (itself if it is the first, -1 if its id is null)."""
     n = len(id_keys)
     valid_rows = np.flatnonzero(id_valid)
     index = pd.Index(id_keys[valid_rows])
-    is_duplicate = np.zeros(n, np.bool_)
+    first = np.full(n, -1, np.int64)
+    first[valid_rows] = valid_rows
     if not index.is_unique:
         later = index.duplicated(keep="first")
-        is_duplicate[valid_rows[later]] = True
-        valid_rows = valid_rows[~later]
         index = index[~later]
+        first[valid_rows[later]] = valid_rows[~later][index.get_indexer(id_keys[valid_rows[later]])]
+        valid_rows = valid_rows[~later]
     hit = index.get_indexer(parent_keys[parent_given])
     found = hit >= 0
     hit[found] = valid_rows[hit[found]]
     parent = np.full(n, -1, np.int64)
     parent[parent_given] = hit
-    return parent, is_duplicate
+    return parent, first
 
 
 def _link(ids: pa.LargeStringArray, parents: pa.LargeStringArray) -> tuple[IntArray, BoolArray]:
     """Map parent ids to row positions; flag later rows that repeat an id."""
-    id_valid = ~np.asarray(ids.is_null(), dtype=np.bool_)
-    parent_given = ~np.asarray(parents.is_null(), dtype=np.bool_)
+    rows = np.arange(len(ids), dtype=np.int64)
+    id_valid = np.asarray(ids.is_valid(), dtype=np.bool_)
+    parent_given = np.asarray(parents.is_valid(), dtype=np.bool_)
     id_hash, parent_hash = _hash_strings(ids), _hash_strings(parents)
     if id_hash is not None and parent_hash is not None:
-        parent, is_duplicate = _link_keys(id_hash, id_valid, parent_hash, parent_given)
-        if _links_are_exact(ids, parents, parent, is_duplicate):
+        parent, first = _link_keys(id_hash, id_valid, parent_hash, parent_given)
+        is_duplicate = (first >= 0) & (first != rows)
+        # Check every hash match on the strings, so a collision can never merge two ids.
+        linked, repeated = np.flatnonzero(parent >= 0), np.flatnonzero(is_duplicate)
+        if _same_strings(parents, linked, ids, parent[linked]) and _same_strings(
+            ids, repeated, ids, first[repeated]
+        ):
             return parent, is_duplicate
     # A hash collision (or very long ids): redo the mapping on the strings themselves.
     id_obj = np.asarray(ids.to_numpy(zero_copy_only=False), dtype=object)
     parent_obj = np.asarray(parents.to_numpy(zero_copy_only=False), dtype=object)
-    return _link_keys(id_obj, id_valid, parent_obj, parent_given)
+    parent, first = _link_keys(id_obj, id_valid, parent_obj, parent_given)
+    return parent, (first >= 0) & (first != rows)
 
 
-def _links_are_exact(
-    ids: pa.LargeStringArray, parents: pa.LargeStringArray, parent: IntArray, dup: BoolArray
-) -> bool:
-    """True if every hash match is a string match, so no collision merged two ids."""
-    found = np.flatnonzero(parent >= 0)
-    same = pc.equal(parents.take(pa.array(found)), ids.take(pa.array(parent[found])))
-    if len(found) and not pc.all(same).as_py():
-        return False
-    dup_rows = np.flatnonzero(dup)
-    if len(dup_rows) == 0:
+def _same_strings(left: pa.Array, at: IntArray, right: pa.Array, right_at: IntArray) -> bool:
+    """True if ``left[at] == right[right_at]`` element by element."""
+    if len(at) == 0:
         return True
-    # Each duplicate must equal an earlier id; any distinct string is a collision.
-    earlier = ids.take(pa.array(np.flatnonzero(~dup)))
-    return bool(pc.all(pc.is_in(ids.take(pa.array(dup_rows)), value_set=earlier)).as_py())
+    same = pc.equal(left.take(pa.array(at)), right.take(pa.array(right_at)))
+    return bool(pc.all(same).as_py())
 
 
 # --------------------------------------------------------------------------------------
@@ -322,7 +322,7 @@ def _forest(ids: pa.LargeStringArray, parents: pa.LargeStringArray) -> _Forest:
         parent = np.where(up != rows, up, -1)
     in_cycle = is_cut[anc]
     # Depths are small in practice: int16 keys get numpy's O(n) radix sort.
-    max_depth = int(dist.max()) if n else -1
+    max_depth = int(dist.max()) if n else 0
     key = dist.astype(np.int16) if max_depth < np.iinfo(np.int16).max else dist
     order = np.argsort(key, kind="stable").astype(np.int64)
     bounds = np.zeros(max_depth + 2, np.int64)
@@ -340,22 +340,39 @@ def _forest_of(df: pd.DataFrame, id_col: str, parent_col: str) -> tuple[_Forest,
 
 def _before_in_group(keys: IntArray, weights: IntArray | None = None) -> IntArray:
     """Sum of ``weights`` over the earlier rows with the same key (with no weights: the rank
-    among them, a cumcount)."""
+    among them, a cumcount). Sorted keys, the usual case in depth order, skip the sort."""
     n = len(keys)
-    by_key = np.argsort(keys, kind="stable")
-    grouped = keys[by_key]
-    step = np.ones(n, np.int64) if weights is None else weights[by_key]
+    presorted = bool(np.all(keys[1:] >= keys[:-1]))
+    by_key = None if presorted else np.argsort(keys, kind="stable")
+    grouped = keys if by_key is None else keys[by_key]
+    step = np.ones(n, np.int64) if weights is None else weights
+    step = step if by_key is None else step[by_key]
     running = np.cumsum(step) - step
     base = np.zeros(n, np.int64)  # running total where each row's group starts
     starts = np.flatnonzero(grouped[1:] != grouped[:-1]) + 1
     base[starts] = running[starts]
     np.maximum.accumulate(base, out=base)  # weights are >= 0, so group bases only grow
+    running -= base
+    if by_key is None:
+        return running
     out = np.empty(n, np.int64)
-    out[by_key] = running - base
+    out[by_key] = running
     return out
 
 
-def _roll_up(forest: _Forest, *values: IntArray) -> list[IntArray]:
+def _sibling_offsets(forest: _Forest, weights: IntArray | None = None) -> IntArray:
+    """Per row, the sum of ``weights`` (default 1) over its earlier siblings.
+
+    Computed in depth order, where the parents of one level sit in the level before it in
+    row order; for document-ordered input the parent keys are then already sorted.
+    """
+    keys = forest.parent_in_order.copy()
+    keys[: forest.bounds[1]] = -1  # the roots are siblings of each other
+    in_order = None if weights is None else weights[forest.order]
+    return _before_in_group(keys, in_order)[forest.rank_in_order]
+
+
+def _roll_up(forest: _Forest, *values: npt.NDArray[Any]) -> list[IntArray]:
     """Sum each of ``values`` over every subtree, deepest level first.
 
     Works in depth order, where each level is a contiguous slice and a row's parent sits in
@@ -464,7 +481,7 @@ def add_tree_columns(
         "depth": _ints(forest.depth),
         "root_id": _strings(ids.take(pa.array(forest.root))),
         "path": _strings(_paths(forest, ids)) if path else None,
-        "sibling_index": _ints(_before_in_group(parent)),
+        "sibling_index": _ints(_sibling_offsets(forest)),
         "n_children": _ints(n_children),
         "n_descendants": _ints(size - 1),
         "is_leaf": _bools(is_leaf),
@@ -597,7 +614,7 @@ def _preorder(forest: _Forest) -> IntArray:
     n = len(forest.parent)
     (size,) = _roll_up(forest, np.ones(n))
     # A row's subtree starts after its parent and after the subtrees of its earlier siblings.
-    rank = _before_in_group(forest.parent, size)
+    rank = _sibling_offsets(forest, size)
     for d in range(1, forest.max_depth + 1):
         rows = forest.level(d)
         rank[rows] += rank[forest.parent[rows]] + 1
@@ -717,7 +734,7 @@ def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
         parents.append(stack[-1] if stack else None)
         stack.append(f"t{len(texts)}")
         texts.append(_unescape(text))
-        done.append(bool(box) and box["mark"] in "xX")
+        done.append(box is not None and box["mark"] in "xX")
         depths.append(level)
     tasks = pd.DataFrame(
         {

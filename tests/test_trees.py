@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import doctest
 from typing import Any
 
 import numpy as np
@@ -338,6 +339,10 @@ def test_ids_that_collide_in_the_hash_still_link_exactly(monkeypatch: pytest.Mon
     monkeypatch.setattr(trees, "_hash_strings", by_length)
     df = frame(["aa", "bb", "cc", "dd", "aa"], [None, "aa", "bb", "zz", "cc"])
     assert_matches_reference(df)
+    # Only a parent collides: "xx" hashes like "bb" but names no row, and "q" like itself.
+    df = frame(["a", "bb", "ccc", "q"], [None, "a", "xx", "r"])
+    out = assert_matches_reference(df)
+    assert out["is_orphan"].tolist() == [False, False, True, True]
 
 
 def test_long_ids_skip_the_fast_hash() -> None:
@@ -603,3 +608,7 @@ def test_outline_round_trips(df: pd.DataFrame, data: st.DataObject, title: str) 
     got_title, tasks = parse_markdown_outline(to_markdown_outline(df, title))
     assert got_title == title
     assert_same_outline(df, tasks)
+
+
+def test_docstring_examples_run() -> None:
+    assert doctest.testmod(trees, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
