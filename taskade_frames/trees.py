@@ -498,7 +498,9 @@ def add_tree_columns(
         copy=False,  # setting columns one by one would copy every array once more
     )
     kept = df.drop(columns=[c for c in added.columns if c in df.columns])
-    return pd.concat([kept, added], axis=1)
+    out = pd.concat([kept, added], axis=1)
+    out.attrs = dict(df.attrs)  # concat keeps attrs only when every part has the same
+    return out
 
 
 def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "parent_id") -> pd.Series:

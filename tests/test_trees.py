@@ -186,15 +186,17 @@ def test_simple_tree_values() -> None:
     assert not out[["is_orphan", "in_cycle", "is_duplicate"]].any().any()
 
 
-def test_keeps_index_and_columns_and_does_not_modify_input() -> None:
+def test_keeps_index_columns_and_attrs_and_does_not_modify_input() -> None:
     df = frame(["a", "b"], [None, "a"]).set_index(pd.Index([10, 5]))
     df["extra"] = [1.5, 2.5]
+    df.attrs["source"] = "listTasks"
     before = df.copy()
     out = add_tree_columns(df)
     pd.testing.assert_frame_equal(df, before)
     assert out.index.tolist() == [10, 5]
     assert out["extra"].tolist() == [1.5, 2.5]
     assert out["position"].tolist() == [0, 1]
+    assert out.attrs == {"source": "listTasks"}
 
 
 def test_duplicate_index_labels_are_kept() -> None:
@@ -538,7 +540,7 @@ def corrupt_forests(draw: st.DrawFn) -> pd.DataFrame:
 
 
 PROPERTY_SETTINGS = settings(
-    max_examples=50, deadline=2000, suppress_health_check=[HealthCheck.too_slow]
+    max_examples=50, deadline=5000, suppress_health_check=[HealthCheck.too_slow]
 )
 
 
