@@ -49,6 +49,7 @@ BoolArray = npt.NDArray[np.bool_]
 STRING = pd.StringDtype("pyarrow")
 PATH_SEPARATOR = "/"
 _SEPARATOR = pa.scalar(PATH_SEPARATOR, pa.large_string())
+_EMPTY = pa.scalar("", pa.large_string())
 
 #: Columns added by :func:`add_tree_columns`, in order, with their dtypes.
 TREE_DTYPES: dict[str, Any] = {
@@ -640,6 +641,27 @@ def _unescape(text: str) -> str:
     return _ESCAPED.sub(lambda m: _ESCAPES[m.group(1)], text)
 
 
+def _unescape_all(text: pa.Array) -> pa.Array:
+    """:func:`_unescape` for a whole column, with Arrow kernels.
+
+    An escaped backslash is parked on a private-use character that no text contains, so
+    that the "n" after it is not read as a newline escape.
+    """
+    text = text.cast(pa.large_string())
+    if not pc.any(pc.match_substring(text, "\\")).as_py():
+        return text
+    for code in range(0xE000, 0xF900):
+        park = chr(code)
+        if not pc.any(pc.match_substring(text, park)).as_py():
+            break
+    else:  # every private-use character is taken: go row by row
+        return pa.array([None if t is None else _unescape(t) for t in text.to_pylist()])
+    text = pc.replace_substring(text, "\\\\", park)
+    text = pc.replace_substring(text, "\\n", "\n")
+    text = pc.replace_substring(text, "\\r", "\r")
+    return pc.replace_substring(text, park, "\\")
+
+
 def to_markdown_outline(
     df: pd.DataFrame,
     title: str,
@@ -679,7 +701,7 @@ def to_markdown_outline(
     text = _escape(_arrow_strings(df[text_col]).fill_null(""))
     indent = pc.binary_repeat(pa.scalar("  ", pa.large_string()), pa.array(forest.depth))
     box = pa.array(np.where(done, "- [x] ", "- [ ] ").astype(object), pa.large_string())
-    lines = pc.binary_join_element_wise(indent, box, text, pa.scalar("", pa.large_string()))
+    lines = pc.binary_join_element_wise(indent, box, text, _EMPTY)
     lines = lines.take(order)
     body = pc.binary_join(
         pa.LargeListArray.from_arrays(pa.array([0, len(lines)]), lines),
@@ -688,8 +710,11 @@ def to_markdown_outline(
     return f"{header}\n\n{body[0].as_py()}"
 
 
-_ITEM = re.compile(r"(?P<indent>[ \t]*)[-*+](?: (?P<rest>.*))?")
-_BOX = re.compile(r"\[(?P<mark>[ xX])\](?: (?P<text>.*))?")
+# One outline item: indentation, a bullet, then an optional checkbox and the text.
+_ITEM = (
+    r"^(?P<indent>[ \t]*)[-*+]"
+    r"(?: (?:\[(?P<mark>[ xX])\](?: (?P<boxed>.*))?$|(?P<plain>.*)))?$"
+)
 
 
 def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
@@ -711,40 +736,45 @@ def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
     >>> title, tasks["parent_id"].tolist(), tasks["completed"].tolist()
     ('Q2', [<NA>, 't0'], [False, True])
     """
+    lines = md.split("\n")
+    numbers = np.array([k for k, line in enumerate(lines, start=1) if line.strip()], np.int64)
+    kept = [lines[k - 1].removesuffix("\r") for k in numbers]
     title = ""
-    texts: list[str] = []
-    done: list[bool] = []
-    depths: list[int] = []
-    parents: list[str | None] = []
-    stack: list[str] = []  # ids of the open items, one per depth
-    for number, raw in enumerate(md.split("\n"), start=1):
-        line = raw.removesuffix("\r")
-        if not line.strip():
-            continue
-        if not texts and not title and line.startswith("# "):
-            title = _unescape(line[2:])
-            continue
-        item = _ITEM.fullmatch(line)
-        if item is None:
-            raise ValueError(f"line {number} is not an outline item: {line!r}")
-        indent = item["indent"]
-        level = min(indent.count("\t") + indent.count(" ") // 2, len(stack))
-        rest = item["rest"] or ""
-        box = _BOX.fullmatch(rest)
-        text = (box["text"] or "") if box else rest
-        del stack[level:]
-        parents.append(stack[-1] if stack else None)
-        stack.append(f"t{len(texts)}")
-        texts.append(_unescape(text))
-        done.append(box is not None and box["mark"] in "xX")
-        depths.append(level)
+    if kept and kept[0].startswith("# "):
+        title, kept, numbers = _unescape(kept[0][2:]), kept[1:], numbers[1:]
+    parts = pc.extract_regex(pa.array(kept, pa.large_string()), _ITEM)
+    bad = np.flatnonzero(np.asarray(parts.is_null(), dtype=np.bool_))
+    if len(bad):
+        line = kept[bad[0]]
+        raise ValueError(f"line {numbers[bad[0]]} is not an outline item: {line!r}")
+    indent, mark = parts.field("indent"), parts.field("mark")
+    tabs = np.asarray(pc.count_substring(indent, "\t"), dtype=np.int64)
+    spaces = np.asarray(pc.utf8_length(indent), dtype=np.int64) - tabs
+    level = tabs + spaces // 2
+    # Each item is at most one level below the one before: depth_i = min(level_i,
+    # depth_{i-1} + 1), which unrolls to i + min over j <= i of (level_j - j).
+    n = len(kept)
+    steps = np.arange(n, dtype=np.int64)
+    if n:
+        level[0] = 0
+    depth = np.minimum.accumulate(level - steps) + steps if n else level
+    # The parent is the closest earlier item one level up.
+    parent = np.full(n, -1, np.int64)
+    at_depth = [np.flatnonzero(depth == d) for d in range(int(depth.max(initial=-1)) + 1)]
+    for d in range(1, len(at_depth)):
+        above = at_depth[d - 1]
+        parent[at_depth[d]] = above[np.searchsorted(above, at_depth[d]) - 1]
+    boxed = pc.not_equal(mark, "")
+    text = _unescape_all(pc.if_else(boxed, parts.field("boxed"), parts.field("plain")))
+    numbers_text = pc.cast(pa.array(steps), pa.large_string())
+    ids = pc.binary_join_element_wise(pa.scalar("t", pa.large_string()), numbers_text, _EMPTY)
     tasks = pd.DataFrame(
         {
-            "id": pd.array([f"t{i}" for i in range(len(texts))], dtype=STRING),
-            "parent_id": pd.array(parents, dtype=STRING),
-            "text": pd.array(texts, dtype=STRING),
-            "completed": pd.array(done, dtype=pd.BooleanDtype()),
-            "depth": pd.array(depths, dtype=pd.Int64Dtype()),
+            "id": _strings(ids),
+            "parent_id": _strings(ids.take(pa.array(parent, mask=parent < 0))),
+            "text": _strings(text),
+            "completed": _bools(np.asarray(pc.is_in(mark, pa.array(["x", "X"])), np.bool_)),
+            "depth": _ints(depth),
         }
     )
     return title, tasks

@@ -7,6 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -614,3 +615,11 @@ def test_outline_round_trips(df: pd.DataFrame, data: st.DataObject, title: str) 
 
 def test_docstring_examples_run() -> None:
     assert doctest.testmod(trees, optionflags=doctest.NORMALIZE_WHITESPACE).failed == 0
+
+
+@settings(max_examples=200, deadline=5000)
+@given(st.lists(st.none() | st.text(st.sampled_from("\\nrx\n\ue000"), max_size=8), max_size=8))
+def test_column_unescape_matches_the_row_by_row_one(texts: list[str | None]) -> None:
+    column = pa.array(texts, pa.large_string())
+    expected = [None if t is None else trees._unescape(t) for t in texts]
+    assert trees._unescape_all(column).to_pylist() == expected
