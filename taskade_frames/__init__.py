@@ -51,6 +51,8 @@ _LAZY = {
     "subtree": "trees",
     "ancestors": "trees",
     "to_markdown_outline": "trees",
+    "parse_markdown_outline": "trees",
+    "children": "trees",
     "load_space": "space",
     "SpaceFrames": "space",
     "export_space": "export",
@@ -87,6 +89,7 @@ __all__ = [
     "__version__",
     "add_tree_columns",
     "ancestors",
+    "children",
     "completion_history",
     "diff_snapshots",
     "export_all",
@@ -106,6 +109,7 @@ __all__ = [
     "load_spaces",
     "load_tasks",
     "load_templates",
+    "parse_markdown_outline",
     "prompt_agent",
     "read_export",
     "subtree",
@@ -140,7 +144,14 @@ if TYPE_CHECKING:  # pragma: no cover
         prompt_agent,
     )
     from .space import SpaceFrames, load_space
-    from .trees import add_tree_columns, ancestors, subtree, to_markdown_outline
+    from .trees import (
+        add_tree_columns,
+        ancestors,
+        children,
+        parse_markdown_outline,
+        subtree,
+        to_markdown_outline,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -225,3 +225,23 @@ class TestWholeSpace:
         # must cut it by far more than noise could.
         assert timings[1] >= calls * 0.03
         assert timings[8] < timings[1] / 2.5, timings
+
+
+@pytest.mark.parametrize("which", [0, 2])
+def test_outline_round_trip_through_create_project(client, ids, which):
+    """load_tasks -> Markdown outline -> createProject -> load_tasks gives the same tree."""
+    original = tf.load_tasks(ids["projects"][which], client)
+    outline = tf.to_markdown_outline(original, "Copy of a sample project")
+    created = client.call("createProject", spaceId=ids["space"], contentType="text/markdown",
+                          content=outline)["item"]
+    copy = tf.load_tasks(created["id"], client)
+    same = ["text", "completed", "depth", "sibling_index", "n_children", "n_descendants",
+            "leaves_total", "leaves_done"]
+    pd.testing.assert_frame_equal(copy[same], original[same])
+    # The same parent, by position: ids differ, shape does not.
+    assert parent_positions(copy) == parent_positions(original)
+
+
+def parent_positions(tasks: pd.DataFrame) -> list:
+    position_of = dict(zip(tasks["id"], tasks["position"], strict=True))
+    return tasks["parent_id"].map(position_of).tolist()
