@@ -271,31 +271,9 @@ class Transport:
                 allow_redirects=False,
             )
             content = resp.content  # read the whole body here: a reset mid-body raises now
-        except requests.exceptions.ConnectTimeout as exc:
-            raise TransportError(
-                f"{operation}: could not connect to {self._host()} within "
-                f"{self.connect_timeout:g}s",
-                operation=operation,
-                sent=False,
-            ) from exc
-        except requests.exceptions.ReadTimeout as exc:
-            raise ReadTimeoutError(
-                f"{operation}: no answer from {self._host()} within {timeout or self.timeout:g}s",
-                operation=operation,
-                sent=True,
-            ) from exc
-        except requests.exceptions.ConnectionError as exc:
-            sent = not _refused_before_sending(exc)
-            what = "connection reset or closed" if sent else "connection refused"
-            raise TransportError(
-                f"{operation}: {what} by {self._host()} ({type(exc).__name__})",
-                operation=operation,
-                sent=sent,
-            ) from exc
         except requests.exceptions.RequestException as exc:
-            raise TransportError(
-                f"{operation}: request failed ({type(exc).__name__})", operation=operation
-            ) from exc
+            raise _transport_error(operation, exc, self._host(), timeout or self.timeout,
+                                   self.connect_timeout) from _without_frames(exc)
         elapsed = time.perf_counter() - started
         log.debug("POST %s -> %s (%d bytes, %.3fs)", operation, resp.status_code, len(content),
                   elapsed)
@@ -337,18 +315,23 @@ class Transport:
             return payload
         return self._raise_api_error(operation, status, headers, payload)
 
+    def _redact(self, value: Any) -> str | None:
+        """Text from the server, with the token masked: a server may echo our headers."""
+        if value is None:
+            return None
+        text = str(value)
+        return text.replace(self._token, "***") if self._token else text
+
     def _raise_api_error(self, operation: str, status: int, headers, payload: dict):
-        code = payload.get("code")
-        code = str(code) if code is not None else None
-        message = str(payload.get("message") or payload.get("statusMessage") or "no message")
-        if self._token:
-            message = message.replace(self._token, "***")
+        code = self._redact(payload.get("code"))
+        message = self._redact(payload.get("message") or payload.get("statusMessage")
+                               or "no message") or ""
         effective = status if status >= 400 else _STATUS_BY_CODE.get(code or "", 0)
         kw: dict[str, Any] = dict(
             status=status,
             code=code,
             operation=operation,
-            status_message=payload.get("statusMessage"),
+            status_message=self._redact(payload.get("statusMessage")),
         )
         if effective == 0:
             # ok:false with a 2xx and a code we cannot place: an API error all the same.
@@ -379,3 +362,41 @@ def _refused_before_sending(exc: BaseException) -> bool:
                 nxt = cur.args[0]
         cur = nxt
     return False
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """Drop the tracebacks of ``exc`` and its chain, keeping types and messages.
+
+    urllib3's frames hold the request headers (the token) in local variables;
+    debuggers and error trackers that print locals would show them.
+    """
+    seen: set[int] = set()
+    cur: BaseException | None = exc
+    while cur is not None and id(cur) not in seen:
+        seen.add(id(cur))
+        cur.__traceback__ = None
+        for arg in cur.args:
+            if isinstance(arg, BaseException) and id(arg) not in seen:
+                _without_frames(arg)
+        cur = cur.__cause__ or cur.__context__
+    return exc
+
+
+def _transport_error(
+    operation: str, exc: BaseException, host: str, timeout: float, connect_timeout: float
+) -> TransportError:
+    """The typed error for a failure below HTTP; ``sent`` says if the server may have acted."""
+    if isinstance(exc, requests.exceptions.ConnectTimeout):
+        return TransportError(
+            f"{operation}: could not connect to {host} within {connect_timeout:g}s",
+            operation=operation, sent=False)
+    if isinstance(exc, requests.exceptions.ReadTimeout):
+        return ReadTimeoutError(f"{operation}: no answer from {host} within {timeout:g}s",
+                                operation=operation, sent=True)
+    if isinstance(exc, requests.exceptions.ConnectionError):
+        sent = not _refused_before_sending(exc)
+        what = "connection reset or closed" if sent else "connection refused"
+        return TransportError(f"{operation}: {what} by {host} ({type(exc).__name__})",
+                              operation=operation, sent=sent)
+    return TransportError(f"{operation}: request failed ({type(exc).__name__})",
+                          operation=operation)

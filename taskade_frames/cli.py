@@ -158,8 +158,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(fn=cmd_emulator)
     p.add_argument("--port", type=int, default=8765)
     p.add_argument("--data", help="workspace JSON file (default: data_samples/workspace.json)")
-    p.add_argument("--token", help="token the emulator accepts (it is not secret; default "
-                   "'emulator-token')")
+    p.add_argument("--token", help="token the emulator accepts: a local, non-secret value "
+                   "(default 'emulator-token'). Clients read theirs from the TASKADE_API_TOKEN "
+                   "environment variable; never put a real token on a command line")
     p.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
     add("spaces", cmd_spaces, "list spaces")

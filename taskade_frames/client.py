@@ -71,6 +71,7 @@ class ListingReport:
     page_size: int | None = None
     limit_fallback: bool = False
     cursor_fallbacks: int = 0
+    replaced_surrogates: int = 0
     stop_reason: str = "not finished"
     complete: bool = False
     started_at: str = ""
@@ -400,6 +401,10 @@ class Pager:
                         f"{op.name}: pages {rep.pages - 1} and {rep.pages} only repeated "
                         "items already seen; stopping rather than looping",
                         operation=op.name, pages=rep.pages)
+                if not page:
+                    # Nothing new: the server answered an earlier page. Moving on
+                    # would skip this page's items, so ask for the same page again.
+                    continue
                 if page_no == int(self._start_page) and len(raw) < limit and not adapted:
                     # A short first page is either the whole listing or a server
                     # cap. Asking the next page with limit = what came back is

@@ -122,17 +122,45 @@ def _pluck(items: list[dict[str, Any]], source: Source) -> list[Any]:
     return [source(it) for it in items]
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _replace_surrogates(data: dict[str, Any]) -> int:
+    """Replace lone UTF-16 surrogates (valid JSON escapes, not encodable text) with U+FFFD.
+
+    Arrow strings must be valid UTF-8; one such character would otherwise
+    fail a whole project. Returns how many values changed, for the report.
+    """
+    changed = 0
+    for name, values in data.items():
+        if not isinstance(values, list):
+            continue
+        for i, v in enumerate(values):
+            if isinstance(v, str) and _SURROGATE.search(v):
+                values[i] = _SURROGATE.sub("\ufffd", v)
+                changed += 1
+        data[name] = values
+    return changed
+
+
 def _build(
     entity: str,
     operation: str,
     columns: Mapping[str, Any],
     n: int,
     parents: Mapping[str, str],
+    report: ListingReport | None = None,
 ) -> pd.DataFrame:
     data: dict[str, Any] = {name: [value] * n for name, value in parents.items()}
     data.update(columns)
     try:
-        return schemas.frame(entity, data)
+        try:
+            return schemas.frame(entity, data)
+        except UnicodeEncodeError:
+            changed = _replace_surrogates(data)
+            if report is not None:
+                report.replaced_surrogates += changed
+            return schemas.frame(entity, data)
     except (TypeError, ValueError) as exc:
         raise InvalidResponseError(
             f"{operation}: a value of an unexpected type in the {entity} data ({exc})",
@@ -172,7 +200,7 @@ def _load(
     cols = {name: _pluck(items, src) for name, src in _MAPS[entity].items()}
     for name, fn in (extra or {}).items():
         cols[name] = fn(items)
-    df = _build(entity, operation, cols, len(items), parents)
+    df = _build(entity, operation, cols, len(items), parents, listing.report)
     return _provenance(df, client, operation, parents, [listing.report])
 
 
@@ -280,7 +308,7 @@ def load_tasks(
         parents += [t.get("parentId") for t in page]
         done += [t.get("completed") for t in page]
     cols = {"id": ids, "text": texts, "parent_id": parents, "completed": done}
-    df = _build("tasks", "listTasks", cols, len(ids), {"project_id": project_id})
+    df = _build("tasks", "listTasks", cols, len(ids), {"project_id": project_id}, pager.report)
     if tree:
         df = schemas.coerce(add_tree_columns(df), "tasks")
     return _provenance(df, client, "listTasks", {"project_id": project_id}, [pager.report])

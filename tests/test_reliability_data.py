@@ -148,9 +148,6 @@ def test_lone_surrogates_never_crash_nor_change_silently(client, emulator, new_p
     assert df.attrs["reports"][0]["replaced_surrogates"] == 1
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "loaders._build: pyarrow cannot encode a lone surrogate, so the whole listing fails "
-    "with InvalidResponseError ('unexpected type'); wanted: U+FFFD, counted in the report"))
 def test_lone_surrogates_become_replacement_characters_and_are_counted(client, emulator,
                                                                       new_project, tmp_path):
     ws = emulator.workspace

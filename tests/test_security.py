@@ -306,19 +306,13 @@ def test_failing_calls_never_show_the_token(server, secret_client, caplog, emula
     assert leaks(*texts, *log_texts(caplog)) == []
 
 
-_ONLY_MESSAGE_REDACTED = pytest.mark.xfail(strict=True, reason=(
-    "_http.Transport._raise_api_error replaces the token in `message` only; an echoed "
-    "token in `code` (part of str(exc)) or `statusMessage` (exc.status_message) stays"))
-
-
 @pytest.mark.parametrize(("status", "content_type", "body"), [
     pytest.param(401, "application/json", '{{"ok": false, "code": "unauthorized", '
                  '"message": "{h}"}}', id="401-message"),
     pytest.param(401, "application/json", '{{"ok": false, "code": "unauthorized", '
-                 '"message": "no", "statusMessage": "{h}"}}', id="401-statusMessage",
-                 marks=_ONLY_MESSAGE_REDACTED),
+                 '"message": "no", "statusMessage": "{h}"}}', id="401-statusMessage"),
     pytest.param(200, "application/json", '{{"ok": false, "code": "{h}", "message": "no"}}',
-                 id="ok-false-code", marks=_ONLY_MESSAGE_REDACTED),
+                 id="ok-false-code"),
     pytest.param(502, "text/html", "<html><body>upstream refused {h}</body></html>",
                  id="html-502"),
     pytest.param(200, "application/json", '{{"ok": true, "items": "{h}', id="truncated"),
@@ -356,15 +350,7 @@ def test_tracebacks_with_locals_of_api_errors_never_show_the_token(server, secre
     assert leaks(*texts) == []
 
 
-_CAUSE_KEEPS_FRAMES = pytest.mark.xfail(strict=True, reason=(
-    "_http.Transport.post raises TransportError `from` the requests exception, whose "
-    "traceback keeps urllib3's frames alive; their locals hold the request headers "
-    "(Authorization: Bearer <token>) and the raw request bytes"))
-
-
-@pytest.mark.parametrize("fault", [pytest.param("refused", marks=_CAUSE_KEEPS_FRAMES),
-                                   "reset",
-                                   pytest.param("timeout", marks=_CAUSE_KEEPS_FRAMES)])
+@pytest.mark.parametrize("fault", ["refused", "reset", "timeout"])
 def test_tracebacks_with_locals_of_transport_errors_never_show_the_token(server,
                                                                           secret_client, fault):
     if fault == "refused":
@@ -459,9 +445,6 @@ def test_help_sends_the_token_to_the_environment_not_the_command_line():
     assert [name for name, text in helps.items() if "--token" in text] == ["emulator"]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "cli.build_parser (emulator sub-command) and emulator._main._parser: the --token help "
-    "says nothing about the environment, so it reads as the way to pass a token"))
 def test_emulator_help_prefers_the_environment_to_token_on_the_command_line():
     from taskade_frames.emulator._main import _parser
 

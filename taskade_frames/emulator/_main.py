@@ -22,7 +22,11 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=8765,
                         help="port to listen on (default %(default)s; 0 picks a free one)")
     parser.add_argument("--data", help="workspace JSON file to serve instead of the sample")
-    parser.add_argument("--token", default=DEFAULT_TOKEN, help="bearer token to accept")
+    parser.add_argument(
+        "--token", default=DEFAULT_TOKEN,
+        help="bearer token to accept: a local, non-secret value (default %(default)s). "
+        "Clients read theirs from the TASKADE_API_TOKEN environment variable; never put a "
+        "real token on a command line")
     parser.add_argument("--page-cap", type=int, help="serve at most N items per page")
     parser.add_argument("--latency", type=float, default=0.0,
                         help="seconds to wait before each response")
