@@ -421,6 +421,19 @@ class Pager:
         if not isinstance(raw, list):
             raise InvalidResponseError(
                 f"{op.name}: response has no `items` list", operation=op.name, status=200)
+        # Fast path, the common case: every item a dict with a fresh key.
+        try:
+            keys = [item[op.key] for item in raw]
+        except (TypeError, KeyError, IndexError):
+            keys = None
+        if keys is not None and None not in keys:
+            try:
+                fresh = seen.isdisjoint(keys) and len(set(keys)) == len(keys)
+            except TypeError:  # an unhashable key: let the slow path judge it
+                fresh = False
+            if fresh and all(type(item) is dict for item in raw):
+                seen.update(keys)
+                return raw
         page = []
         for item in raw:
             if item is None:

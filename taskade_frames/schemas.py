@@ -115,12 +115,11 @@ def frame(entity: str, data: Mapping[str, Sequence[Any] | np.ndarray | pd.Series
     if n is None or n == 0:
         return empty_frame(entity)
     cols = {}
-    for name, dtype in dtypes(entity).items():
-        values = data.get(name)
+    for column in _entity(entity):
+        values = data.get(column.name)
         if values is None:
-            cols[name] = pd.Series(pd.array([pd.NA] * n, dtype=dtype))
-        else:
-            cols[name] = _series(values, dtype)
+            values = _nulls(column.kind, n)
+        cols[column.name] = _series(values, _PANDAS[column.kind])
     return pd.DataFrame(cols)
 
 
@@ -129,35 +128,72 @@ def coerce(df: pd.DataFrame, entity: str) -> pd.DataFrame:
     if len(df) == 0:
         return empty_frame(entity)
     out = {}
-    for name, dtype in dtypes(entity).items():
-        if name in df.columns:
-            out[name] = _series(df[name], dtype)
+    for column in _entity(entity):
+        dtype = _PANDAS[column.kind]
+        if column.name in df.columns:
+            out[column.name] = _series(df[column.name], dtype)
         else:
-            out[name] = pd.Series(pd.array([pd.NA] * len(df), dtype=dtype), index=df.index)
+            out[column.name] = _series(_nulls(column.kind, len(df)), dtype).set_axis(df.index)
     return pd.DataFrame(out, index=df.index)
+
+
+def _nulls(kind: str, n: int) -> Any:
+    import pyarrow as pa
+
+    return pa.nulls(n, _arrow_types()[kind])
 
 
 def _series(values: Any, dtype: Any) -> pd.Series:
     if isinstance(values, pd.Series):
         return values if values.dtype == dtype else values.astype(dtype)
     if isinstance(dtype, pd.DatetimeTZDtype):
+        if not isinstance(values, list | np.ndarray | pd.Index):
+            values = values.to_pylist()  # all-null Arrow array
         return pd.Series(pd.to_datetime(values, utc=True)).astype(dtype)
-    return pd.Series(pd.array(values, dtype=dtype))
+    return pd.Series(_array(values, dtype))
+
+
+def _array(values: Any, dtype: Any) -> Any:
+    """A pandas array of ``dtype`` from a list, through Arrow when the values allow.
+
+    Arrow converts a million Python strings or booleans several times faster
+    than ``pd.array``; values Arrow refuses (an id sent as a number) take the
+    slower pandas path, which converts them. Lone surrogates raise
+    ``UnicodeEncodeError`` either way, for the caller to handle.
+    """
+    import pyarrow as pa
+
+    if isinstance(values, pa.Array):
+        return dtype.__from_arrow__(values)
+    arrow_type = {pd.BooleanDtype(): pa.bool_(), pd.Int64Dtype(): pa.int64(),
+                  pd.Float64Dtype(): pa.float64(), STRING: pa.large_string()}.get(dtype)
+    if arrow_type is not None and isinstance(values, list):
+        try:
+            return dtype.__from_arrow__(pa.array(values, type=arrow_type))
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pd.array(values, dtype=dtype)
 
 
 def arrow_schema(entity: str, metadata: Mapping[str, str] | None = None) -> pa.Schema:
     """The Arrow schema of an entity: explicit, so parquet files never depend on inference."""
     import pyarrow as pa
 
-    types = {
+    types = _arrow_types()
+    fields = [pa.field(c.name, types[c.kind], nullable=True) for c in _entity(entity)]
+    return pa.schema(fields, metadata=dict(metadata) if metadata else None)
+
+
+def _arrow_types() -> dict[str, pa.DataType]:
+    import pyarrow as pa
+
+    return {
         "string": pa.large_string(),
         "bool": pa.bool_(),
         "int": pa.int64(),
         "float": pa.float64(),
         "timestamp": pa.timestamp("us", tz="UTC"),
     }
-    fields = [pa.field(c.name, types[c.kind], nullable=True) for c in _entity(entity)]
-    return pa.schema(fields, metadata=dict(metadata) if metadata else None)
 
 
 def _entity(entity: str) -> tuple[Column, ...]:
