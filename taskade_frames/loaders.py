@@ -297,21 +297,53 @@ def load_tasks(
     project_id = _require("project_id", project_id)
     client = client or default_client()
     pager = client.paginate("listTasks", projectId=project_id)
-    ids: list[Any] = []
-    texts: list[Any] = []
-    parents: list[Any] = []
-    done: list[Any] = []
-    # Columns, not a list of dicts: a million tasks stay cheap.
-    for page in pager.pages():
-        ids += [t.get("id") for t in page]
-        texts += [t.get("text") for t in page]
-        parents += [t.get("parentId") for t in page]
-        done += [t.get("completed") for t in page]
-    cols = {"id": ids, "text": texts, "parent_id": parents, "completed": done}
-    df = _build("tasks", "listTasks", cols, len(ids), {"project_id": project_id}, pager.report)
+    fields = {"id": ("id", "string"), "text": ("text", "string"),
+              "parent_id": ("parentId", "string"), "completed": ("completed", "bool")}
+    chunks: dict[str, list[Any]] = {name: [] for name in fields}
+    # Each page becomes Arrow columns while the next one is fetched: the
+    # conversion hides behind the server's work, and no list of a million
+    # dicts or Python strings is ever held.
+    for page in pager.pages(prefetch=2):
+        for name, (key, kind) in fields.items():
+            chunks[name].append(_arrow_column([t.get(key) for t in page], kind, pager.report))
+    cols = {name: _concat_chunks(parts, fields[name][1]) for name, parts in chunks.items()}
+    n = len(cols["id"])
+    df = _build("tasks", "listTasks", cols, n, {"project_id": project_id}, pager.report)
     if tree:
         df = schemas.coerce(add_tree_columns(df), "tasks")
     return _provenance(df, client, "listTasks", {"project_id": project_id}, [pager.report])
+
+
+def _arrow_column(values: list[Any], kind: str, report: ListingReport) -> Any:
+    """One page of one column as an Arrow array, with the same rules as ``_build``."""
+    import pyarrow as pa
+
+    arrow_type = schemas.arrow_type(kind)
+    try:
+        return pa.array(values, type=arrow_type)
+    except UnicodeEncodeError:
+        report.replaced_surrogates += _replace_surrogates({"v": values})
+        return pa.array(values, type=arrow_type)
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        if kind != "string":
+            raise InvalidResponseError(
+                f"listTasks: a value of an unexpected type in the tasks data ({exc})",
+                operation="listTasks", status=200) from exc
+        # An id sent as a number is still an id: keep its text.
+        return pa.array([v if v is None or isinstance(v, str) else _text(v) for v in values],
+                        type=arrow_type)
+
+
+def _text(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def _concat_chunks(parts: list[Any], kind: str) -> Any:
+    import pyarrow as pa
+
+    arrow_type = schemas.arrow_type(kind)
+    return pa.chunked_array(parts, type=arrow_type).combine_chunks() if parts else \
+        pa.array([], type=arrow_type)
 
 
 def load_conversations(

@@ -143,6 +143,11 @@ def _nulls(kind: str, n: int) -> Any:
     return pa.nulls(n, _arrow_types()[kind])
 
 
+def arrow_type(kind: str) -> pa.DataType:
+    """The Arrow type of a column kind (``string``, ``bool``, ``int``, ...)."""
+    return _arrow_types()[kind]
+
+
 def _series(values: Any, dtype: Any) -> pd.Series:
     if isinstance(values, pd.Series):
         return values if values.dtype == dtype else values.astype(dtype)
