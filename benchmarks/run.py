@@ -1,0 +1,781 @@
+"""Benchmarks: ``load_tasks`` against the raw-fetch floor, naive pandas and dlt, in one run.
+
+Starts the emulator in its own process with synthetic workspaces, runs every
+contender in its own process (interleaved, best of ``--repeat`` rounds, so
+machine noise hits them alike), then tree columns alone, whole-space fan-out
+and parquet export. Prints a markdown report and writes it to
+``benchmarks/RESULTS.md``.
+
+    python benchmarks/run.py [--sizes 10000,100000,1000000] [--repeat 3] [--quick]
+        [--out FILE | --out -]
+
+Only 127.0.0.1 is ever contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+WARMUP_TASKS = 1000
+CONTENDER_TIMEOUT = 900.0
+
+# Targets from the issue.
+MAX_RATIO_TO_FLOOR = 1.25
+MAX_TREE_SECONDS = 1.5
+MIN_FANOUT_SPEEDUP = 5.0
+MAX_EXPORT_RATIO = 1.2
+
+
+@dataclass
+class Contender:
+    key: str  # the name _contenders.py knows
+    label: str
+    args: tuple[str, ...] = ()
+    needs: str | None = None  # an optional package it imports
+
+
+CONTENDERS = (
+    Contender("floor", "floor: requests + json.loads, page 100", ("--page-size", "100")),
+    Contender("floor", "floor: requests + json.loads, page 1000", ("--page-size", "1000")),
+    Contender("taskade_frames", "taskade_frames.load_tasks (all tree columns)"),
+    Contender("naive", "naive pandas: DataFrame(list of dicts) + recursion"),
+    Contender("dlt", "dlt rest_api source -> DataFrame", needs="dlt"),
+)
+DLT_PIPELINE = Contender("dlt_parquet", "dlt pipeline.run -> parquet -> DataFrame", needs="dlt")
+
+
+@dataclass
+class Row:
+    size: int
+    contender: Contender
+    seconds: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+    server_cpu: list[float] = field(default_factory=list)
+    peak_rss_mb: float = 0.0
+    idle_rss_mb: float = 0.0
+    skipped: str | None = None
+    error: str | None = None
+
+    @property
+    def best(self) -> float | None:
+        return min(self.seconds) if self.seconds else None
+
+    @property
+    def work(self) -> float | None:
+        """Least CPU seconds of client and emulator together over the rounds."""
+        if not self.cpu or not self.server_cpu:
+            return None
+        return min(self.cpu) + min(self.server_cpu)
+
+
+def _log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def _env(scratch: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        RUNTIME__DLTHUB_TELEMETRY="false",  # dlt would otherwise phone home
+        RUNTIME__LOG_LEVEL="WARNING",
+        DLT_DATA_DIR=str(scratch / "dlt-data"),
+        DLT_PROJECT_DIR=str(scratch / "dlt-project"),
+        NO_PROXY="127.0.0.1,localhost",
+        no_proxy="127.0.0.1,localhost",
+        PYTHONUNBUFFERED="1",
+        TMPDIR=str(scratch),  # contenders' scratch files go away with the run's folder
+    )
+    return env
+
+
+@contextlib.contextmanager
+def serve(env: dict[str, str], *args: str) -> Iterator[dict[str, Any]]:
+    """Run ``_serve.py`` in its own process; yield what it printed once listening."""
+    proc = subprocess.Popen(
+        [sys.executable, str(HERE / "_serve.py"), *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"the emulator did not start ({' '.join(args)})")
+        yield json.loads(line)
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.close()  # _serve.py stops when its stdin closes
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def contend(env: dict[str, str], name: str, *args: str) -> dict[str, Any]:
+    """Run one contender process; its last stdout line is its JSON result."""
+    proc = subprocess.run(
+        [sys.executable, str(HERE / "_contenders.py"), name, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=CONTENDER_TIMEOUT,
+    )
+    lines = proc.stdout.strip().splitlines()
+    if proc.returncode != 0 or not lines:
+        tail = (proc.stderr.strip().splitlines() or ["no output"])[-1]
+        raise RuntimeError(f"{name} failed: {tail}")
+    return json.loads(lines[-1])
+
+
+# -- the parts of the run ------------------------------------------------------------
+
+
+def load_one_project(
+    env: dict[str, str], size: int, repeat: int, contenders: Sequence[Contender]
+) -> list[Row]:
+    rows = [Row(size, c) for c in contenders]
+    for row in rows:
+        if row.contender.needs and importlib.util.find_spec(row.contender.needs) is None:
+            row.skipped = f"{row.contender.needs} not installed (pip install -e '.[bench]')"
+    _log(f"{size:,} tasks: building the workspace")
+    with serve(env, "--tasks", str(size), "--warmup-tasks", str(WARMUP_TASKS)) as info:
+        common = (
+            "--base-url",
+            info["base_url"],
+            "--token",
+            info["token"],
+            "--project",
+            info["project_ids"][0],
+            "--warmup-project",
+            info["project_ids"][1],
+            "--expect",
+            str(size),
+            "--repeat",
+            "1",
+            "--server-pid",
+            str(info["pid"]),
+        )
+        for round_no in range(1, repeat + 1):
+            for row in rows:
+                if row.skipped or row.error:
+                    continue
+                _log(f"{size:,} tasks, round {round_no}/{repeat}: {row.contender.label}")
+                try:
+                    out = contend(env, row.contender.key, *common, *row.contender.args)
+                except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                    row.error = str(exc)
+                    _log(f"  {row.error}")
+                    continue
+                row.seconds += out["seconds"]
+                row.cpu += out["cpu_seconds"]
+                row.server_cpu += out["server_cpu_seconds"]
+                row.peak_rss_mb = max(row.peak_rss_mb, out["peak_rss_mb"])
+                row.idle_rss_mb = max(row.idle_rss_mb, out["idle_rss_mb"])
+                _log(f"  {out['best']:.3f} s, peak RSS {out['peak_rss_mb']:.0f} MB")
+    return rows
+
+
+def tree_columns(env: dict[str, str], n: int, repeat: int) -> dict[str, Any]:
+    _log(f"tree columns alone: {n:,} tasks (bench_trees.run)")
+    return contend(
+        env, "trees", "--n", str(n), "--repeat", str(repeat), "--baseline-n", str(min(n, 20_000))
+    )
+
+
+def fan_out(
+    env: dict[str, str],
+    projects: int,
+    tasks: int,
+    latency: float,
+    rate_limit: int,
+    tight_limit: int,
+) -> list[dict[str, Any]]:
+    """``load_space`` at 1 and 8 workers; then under a rate limit that binds at 8 workers,
+    with and without the matching client limit (whether the limiter is what keeps 429s out).
+    """
+    plan = [
+        (rate_limit, [("1 worker", 1, rate_limit), ("8 workers", 8, rate_limit)]),
+        (tight_limit, [("8 workers", 8, tight_limit), ("8 workers", 8, 0)]),
+    ]
+    out = []
+    for server_limit, runs in plan:
+        with serve(
+            env,
+            "--tasks",
+            str(tasks),
+            "--projects",
+            str(projects),
+            "--latency",
+            str(latency),
+            "--rate-limit",
+            str(server_limit),
+        ) as info:
+            for label, workers, limit in runs:
+                _log(
+                    f"fan-out over {projects} projects, emulator {server_limit}/s: "
+                    f"{label}, client limit {limit or 'none'}"
+                )
+                result = contend(
+                    env,
+                    "fanout",
+                    "--base-url",
+                    info["base_url"],
+                    "--token",
+                    info["token"],
+                    "--space",
+                    info["space_ids"][0],
+                    "--workers",
+                    str(workers),
+                    "--rate-limit",
+                    str(limit),
+                    "--repeat",
+                    "1",
+                )
+                result.update(
+                    label=label,
+                    workers=workers,
+                    client_rate_limit=limit,
+                    server_rate_limit=server_limit,
+                )
+                out.append(result)
+                _log(f"  {min(result['seconds']):.2f} s, {result['rate_limited_total']} x 429")
+    return out
+
+
+def parquet_export(env: dict[str, str], n: int, repeat: int) -> dict[str, Any]:
+    _log(f"parquet export: {n:,} tasks")
+    with serve(env, "--tasks", str(n), "--warmup-tasks", str(WARMUP_TASKS)) as info:
+        return contend(
+            env,
+            "export",
+            "--base-url",
+            info["base_url"],
+            "--token",
+            info["token"],
+            "--space",
+            info["space_ids"][0],
+            "--repeat",
+            str(repeat),
+        )
+
+
+# -- the report ------------------------------------------------------------------------
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], right: Sequence[bool] | None = None
+) -> list[str]:
+    cells = [[str(c) for c in r] for r in rows]
+    right = right or [False] + [True] * (len(headers) - 1)
+    widths = [
+        max(len(h), *(len(r[i]) for r in cells)) if cells else len(h) for i, h in enumerate(headers)
+    ]
+
+    def line(values: Sequence[str]) -> str:
+        padded = [
+            v.rjust(w) if r else v.ljust(w) for v, w, r in zip(values, widths, right, strict=True)
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "| "
+        + " | ".join(
+            ("-" * (w - 1) + ":") if r else "-" * w for w, r in zip(widths, right, strict=True)
+        )
+        + " |"
+    )
+    return [line(headers), rule, *(line(r) for r in cells)]
+
+
+def _version(package: str) -> str:
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "not installed"
+
+
+def _memory_gb() -> str:
+    try:
+        with open("/proc/meminfo") as f:
+            kb = int(next(ln for ln in f if ln.startswith("MemTotal:")).split()[1])
+        return f"{kb / 2**20:.1f} GB"
+    except (OSError, StopIteration, ValueError):
+        return "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(ln for ln in f if ln.startswith("model name")).split(":", 1)[1].strip()
+    except (OSError, StopIteration):
+        return platform.processor() or "unknown"
+
+
+def _commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            cwd=HERE,
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
+        return out.stdout.strip() or "unknown"
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+
+
+def _s(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds:.3f}"
+
+
+def _ok(met: bool | None) -> str:
+    return "n/a" if met is None else ("met" if met else "MISSED")
+
+
+def report(
+    *,
+    argv: Sequence[str],
+    started: float,
+    load: list[float],
+    sizes: Sequence[int],
+    rows: list[Row],
+    repeat: int,
+    trees: dict[str, Any] | None,
+    fan: list[dict[str, Any]] | None,
+    export: dict[str, Any] | None,
+    fan_setup: dict[str, Any],
+) -> str:
+    shown = _without_out(argv)
+    lines = [
+        "# Benchmark results",
+        "",
+        f"`python benchmarks/run.py{' ' + ' '.join(shown) if shown else ''}`, "
+        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {_commit()}, "
+        f"{time.perf_counter() - started:.0f} s for the whole run.",
+        "",
+        f"- Machine: {os.cpu_count()} cores ({_cpu_model()}), {_memory_gb()} memory, "
+        f"{platform.system()} {platform.release()}",
+        f"- Python {platform.python_version()}, pandas {_version('pandas')}, pyarrow "
+        f"{_version('pyarrow')}, numpy {_version('numpy')}, requests {_version('requests')}, "
+        f"dlt {_version('dlt')}",
+        f"- Load average (1 min) at start {load[0]:.2f}, at end {load[1]:.2f}: the machine "
+        "is shared, so absolute times move between runs; ratios measured in the same run "
+        "are steadier.",
+        "",
+        "## Loading one project",
+        "",
+        f"One project of N tasks (synthetic, depth up to 6) served by the emulator in its "
+        f"own process. Every contender runs in its own process, once per round, the "
+        f"contenders interleaved; seconds are the best of {repeat} round"
+        f"{'s' if repeat > 1 else ''}. Each process first fetches a {WARMUP_TASKS:,}-task "
+        "project untimed (imports, connection, first-call caches). Peak RSS is "
+        "`ru_maxrss` of the contender's whole process (interpreter and imports included, "
+        "nothing subtracted); RSS before is its resident size just before the timed run. "
+        "x floor is seconds over the faster floor of that size. Client and emulator CPU "
+        "are the CPU seconds each process spent in the timed run (least over the rounds); "
+        "CPU x floor compares their sum with the faster floor's: on a busy machine it is "
+        "the steadier estimate of the wall-time ratio on an idle one.",
+        "",
+    ]
+    table = []
+    for size in sizes:
+        here = [r for r in rows if r.size == size]
+        floors = [r for r in here if r.contender.key == "floor" and r.best is not None]
+        floor = min(floors, key=lambda r: r.best or 0.0) if floors else None
+        for r in here:
+            if r.skipped or r.error or r.best is None:
+                table.append(
+                    [f"{size:,}", r.contender.label, r.skipped or r.error or "-", *[""] * 7]
+                )
+                continue
+            ratio = f"{r.best / floor.best:.2f}" if floor and floor.best else "-"
+            work = f"{r.work / floor.work:.2f}" if floor and floor.work and r.work else "-"
+            table.append(
+                [
+                    f"{size:,}",
+                    r.contender.label,
+                    _s(r.best),
+                    f"{size / r.best:,.0f}",
+                    ratio,
+                    _s(min(r.cpu) if r.cpu else None),
+                    _s(min(r.server_cpu) if r.server_cpu else None),
+                    work,
+                    f"{r.idle_rss_mb:,.0f}",
+                    f"{r.peak_rss_mb:,.0f}",
+                ]
+            )
+    lines += _table(
+        [
+            "tasks",
+            "contender",
+            "seconds",
+            "rows/s",
+            "x floor",
+            "client CPU s",
+            "emulator CPU s",
+            "CPU x floor",
+            "RSS before MB",
+            "peak RSS MB",
+        ],
+        table,
+        [True, False, *[True] * 8],
+    )
+
+    if trees is not None:
+        lines += [
+            "",
+            "## Tree columns alone",
+            "",
+            "`benchmarks/bench_trees.run`: `add_tree_columns` on a random forest in document "
+            f"order (depth up to {trees.get('max_depth', '?')}), best of {trees['repeat']}; "
+            "the per-row baseline runs on a prefix.",
+            "",
+        ]
+        lines += _table(
+            ["what", "tasks", "seconds", "us/task"],
+            [
+                [
+                    "add_tree_columns (all columns)",
+                    f"{trees['n']:,}",
+                    _s(trees["seconds_with_path"]),
+                    f"{1e6 * trees['seconds_with_path'] / max(trees['n'], 1):.2f}",
+                ],
+                [
+                    "add_tree_columns(path=False)",
+                    f"{trees['n']:,}",
+                    _s(trees["seconds_without_path"]),
+                    f"{1e6 * trees['seconds_without_path'] / max(trees['n'], 1):.2f}",
+                ],
+                [
+                    "per-row apply + recursion",
+                    f"{trees['baseline_n']:,}",
+                    _s(trees["baseline_seconds"]),
+                    f"{1e6 * trees['baseline_per_task']:.2f}",
+                ],
+            ],
+        )
+        lines.append("")
+        lines.append(f"Peak RSS of the process: {trees['peak_rss_mb']:,.0f} MB.")
+
+    if fan is not None:
+        lines += [
+            "",
+            "## Whole-space fan-out",
+            "",
+            f"`load_space` over one space of {fan_setup['projects']} projects "
+            f"({fan_setup['tasks']} tasks each), the emulator answering every request after "
+            f"{fan_setup['latency'] * 1000:.0f} ms and allowing N requests per second "
+            "(token bucket, burst N; a 429 with `Retry-After` beyond). The client's "
+            "`rate_limit` is its own token bucket shared by the worker threads. One run "
+            f"each. The last two rows use a limit ({fan_setup['tight_limit']}/s) that 8 "
+            "workers would exceed, to show what the client limit is for.",
+            "",
+        ]
+        base = min(fan[0]["seconds"])
+        lines += _table(
+            [
+                "workers",
+                "emulator limit /s",
+                "client limit /s",
+                "seconds",
+                "speed-up vs 1",
+                "requests",
+                "429s seen",
+                "client CPU s",
+                "peak RSS MB",
+            ],
+            [
+                [
+                    f["label"],
+                    f["server_rate_limit"],
+                    f["client_rate_limit"] or "none",
+                    _s(min(f["seconds"])),
+                    f"{base / min(f['seconds']):.1f}x",
+                    f"{f['requests_per_run']:.0f}",
+                    f["rate_limited_total"],
+                    _s(f.get("cpu_seconds")),
+                    f"{f['peak_rss_mb']:,.0f}",
+                ]
+                for f in fan
+            ],
+        )
+
+    if export is not None:
+        lines += [
+            "",
+            "## Parquet export",
+            "",
+            f"{export['rows']:,} tasks (one space). The space is loaded once "
+            f"({export['load_space_seconds']:.2f} s); `export_space` then runs with "
+            "`load_space` answering from memory, so it is timed on the same work as the "
+            "bare writes: frames in memory to parquet (zstd, the export default; the "
+            "export also writes the 11 small frames, fsyncs and commits a manifest). Best "
+            f"of {repeat}.",
+            "",
+        ]
+        wt = export["write_table_seconds"]
+        lines += _table(
+            ["what", "seconds", "x bare write_table"],
+            [
+                ["pyarrow.parquet.write_table(table) (Arrow table ready)", _s(wt), "1.00"],
+                [
+                    "pa.Table.from_pandas + write_table",
+                    _s(export["from_pandas_write_table_seconds"]),
+                    f"{export['from_pandas_write_table_seconds'] / wt:.2f}",
+                ],
+                [
+                    "export_space, fetch excluded",
+                    _s(export["export_write_seconds"]),
+                    f"{export['export_write_seconds'] / wt:.2f}",
+                ],
+                [
+                    "export_space end to end (fetch included)",
+                    _s(export["export_end_to_end_seconds"]),
+                    "-",
+                ],
+            ],
+        )
+        lines.append("")
+        lines.append(
+            f"Tasks file: {export['tasks_file_mb']:.1f} MB. Peak RSS of the "
+            f"process: {export['peak_rss_mb']:,.0f} MB."
+        )
+
+    lines += ["", "## Targets", ""]
+    lines += _table(
+        ["target", "reached", "status"],
+        targets(sizes, rows, trees, fan, export),
+        [False, False, False],
+    )
+    return "\n".join(lines) + "\n"
+
+
+def targets(
+    sizes: Sequence[int],
+    rows: list[Row],
+    trees: dict[str, Any] | None,
+    fan: list[dict[str, Any]] | None,
+    export: dict[str, Any] | None,
+) -> list[list[str]]:
+    out = []
+
+    def best(size: int, key: str) -> float | None:
+        times = [
+            r.best for r in rows if r.size == size and r.contender.key == key and r.best is not None
+        ]
+        return min(times) if times else None
+
+    for size in sizes:
+        tf, floor = best(size, "taskade_frames"), best(size, "floor")
+        if tf is None or floor is None:
+            continue
+        if size >= 100_000:
+            out.append(
+                [
+                    f"load_tasks <= {MAX_RATIO_TO_FLOOR} x floor at {size:,}",
+                    f"{tf / floor:.2f} x",
+                    _ok(tf / floor <= MAX_RATIO_TO_FLOOR),
+                ]
+            )
+        for rival in ("naive", "dlt"):
+            other = best(size, rival)
+            if other is not None:
+                out.append(
+                    [f"ahead of {rival} at {size:,}", f"{other / tf:.1f} x faster", _ok(tf < other)]
+                )
+    for size in sizes:
+        peak = [
+            r.peak_rss_mb
+            for r in rows
+            if r.size == size and r.contender.key == "taskade_frames" and r.seconds
+        ]
+        if size == max(sizes) and peak:
+            out.append([f"peak memory at {size:,} (report)", f"{peak[0]:,.0f} MB", "reported"])
+    if trees is not None:
+        sec = trees["seconds_with_path"]
+        out.append(
+            [
+                f"tree columns {trees['n']:,} < {MAX_TREE_SECONDS} s",
+                f"{sec:.3f} s",
+                _ok(sec < MAX_TREE_SECONDS) if trees["n"] >= 1_000_000 else "n/a (< 1M)",
+            ]
+        )
+    if fan is not None:
+        one, eight = min(fan[0]["seconds"]), min(fan[1]["seconds"])
+        no429 = fan[0]["rate_limited_total"] == 0 and fan[1]["rate_limited_total"] == 0
+        out.append(
+            [
+                f"fan-out >= {MIN_FANOUT_SPEEDUP:g} x at 8 workers, no 429",
+                f"{one / eight:.1f} x, {fan[1]['rate_limited_total']} x 429",
+                _ok(one / eight >= MIN_FANOUT_SPEEDUP and no429),
+            ]
+        )
+    if export is not None:
+        ratio = export["export_write_seconds"] / export["write_table_seconds"]
+        out.append(
+            [
+                f"export <= {MAX_EXPORT_RATIO} x bare write_table",
+                f"{ratio:.2f} x",
+                _ok(ratio <= MAX_EXPORT_RATIO),
+            ]
+        )
+    return out
+
+
+NOTES_MARK = "<!-- notes: kept when run.py rewrites this file -->"
+
+
+def _kept_notes(path: Path) -> str:
+    """Hand-written notes below ``NOTES_MARK`` in an earlier report, kept as they are."""
+    try:
+        old = path.read_text(encoding="utf-8")
+    except OSError:
+        return ""
+    at = old.find(NOTES_MARK)
+    return "" if at < 0 else "\n" + old[at:]
+
+
+def _without_out(argv: Sequence[str]) -> list[str]:
+    """The command line without ``--out``: where the report went is nobody's business."""
+    shown: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg == "--out":
+            skip = True
+        elif not arg.startswith("--out="):
+            shown.append(arg)
+    return shown
+
+
+def _sizes(text: str) -> list[int]:
+    sizes = [int(s.replace("_", "")) for s in text.split(",") if s.strip()]
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError("sizes must be positive integers, e.g. 10000,100000")
+    return sizes
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes",
+        type=_sizes,
+        help="tasks in the project, comma-separated (default 10000,100000,1000000)",
+    )
+    parser.add_argument("--repeat", type=int, help="rounds to take the best of (default 3)")
+    parser.add_argument(
+        "--quick", action="store_true", help="10k and 100k tasks, one round, 50 fan-out projects"
+    )
+    parser.add_argument("--tree-n", type=int, help="tasks for tree columns alone (default 1000000)")
+    parser.add_argument("--export-n", type=int, help="tasks for the export (default 1000000)")
+    parser.add_argument("--fanout-projects", type=int, help="projects (default 200)")
+    parser.add_argument("--fanout-tasks", type=int, default=100, help="tasks per project")
+    parser.add_argument(
+        "--fanout-latency",
+        type=float,
+        default=0.02,
+        help="emulator seconds per response (default 0.02)",
+    )
+    parser.add_argument(
+        "--fanout-rate-limit",
+        type=int,
+        default=300,
+        help="requests per second for the emulator and the client (default %(default)s)",
+    )
+    parser.add_argument(
+        "--fanout-tight-limit",
+        type=int,
+        default=100,
+        help="a rate limit that binds at 8 workers (default %(default)s)",
+    )
+    parser.add_argument(
+        "--dlt-pipeline", action="store_true", help="also time dlt's pipeline.run to parquet (slow)"
+    )
+    parser.add_argument("--skip", default="", help="comma-separated: trees,fanout,export")
+    parser.add_argument(
+        "--out", default=str(HERE / "RESULTS.md"), help="where to write the report; '-' for nowhere"
+    )
+    args = parser.parse_args(argv)
+
+    quick = args.quick
+    sizes = args.sizes or ([10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
+    repeat = args.repeat or (1 if quick else 3)
+    tree_n = args.tree_n or (max(sizes) if quick else 1_000_000)
+    export_n = args.export_n or (max(sizes) if quick else 1_000_000)
+    fan_projects = args.fanout_projects or (50 if quick else 200)
+    skip = {s.strip() for s in args.skip.split(",") if s.strip()}
+    contenders = [*CONTENDERS, DLT_PIPELINE] if args.dlt_pipeline else list(CONTENDERS)
+
+    started = time.perf_counter()
+    load_start = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="taskade-bench-") as scratch:
+        env = _env(Path(scratch))
+        rows: list[Row] = []
+        for size in sizes:
+            rows += load_one_project(env, size, repeat, contenders)
+        trees = None if "trees" in skip else tree_columns(env, tree_n, repeat)
+        fan_setup = {
+            "projects": fan_projects,
+            "tasks": args.fanout_tasks,
+            "latency": args.fanout_latency,
+            "rate_limit": args.fanout_rate_limit,
+            "tight_limit": args.fanout_tight_limit,
+        }
+        fan = (
+            None
+            if "fanout" in skip
+            else fan_out(
+                env,
+                fan_projects,
+                args.fanout_tasks,
+                args.fanout_latency,
+                args.fanout_rate_limit,
+                args.fanout_tight_limit,
+            )
+        )
+        export = None if "export" in skip else parquet_export(env, export_n, repeat)
+
+    text = report(
+        argv=argv,
+        started=started,
+        load=[load_start, os.getloadavg()[0]],
+        sizes=sizes,
+        rows=rows,
+        repeat=repeat,
+        trees=trees,
+        fan=fan,
+        export=export,
+        fan_setup=fan_setup,
+    )
+    print(text)
+    if args.out != "-":
+        out = Path(args.out)
+        out.write_text(text + _kept_notes(out), encoding="utf-8")
+        _log(f"wrote {args.out}")
+    failed = [r for r in rows if r.error]
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
