@@ -153,14 +153,16 @@ class RateLimiter:
     """A token bucket shared by every thread that uses one client.
 
     Fan-out over many projects would otherwise provoke a storm of 429s; with
-    the bucket the client paces itself. ``rate`` is requests per second.
+    the bucket the client paces itself. ``rate`` is requests per second. The
+    default burst is small, so a client set to the server's own limit never
+    arrives faster than the server's bucket refills.
     """
 
     def __init__(self, rate: float, burst: int | None = None, *, clock=time.monotonic, sleep=None):
         if rate <= 0:
             raise ValueError("rate must be positive")
         self.rate = float(rate)
-        self.burst = float(burst if burst is not None else max(1, int(rate)))
+        self.burst = float(burst if burst is not None else max(1, int(rate) // 10))
         self._tokens = self.burst
         self._clock = clock
         self._sleep = sleep or time.sleep

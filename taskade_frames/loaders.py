@@ -150,17 +150,18 @@ def _build(
     n: int,
     parents: Mapping[str, str],
     report: ListingReport | None = None,
+    given_only: bool = False,
 ) -> pd.DataFrame:
     data: dict[str, Any] = {name: [value] * n for name, value in parents.items()}
     data.update(columns)
     try:
         try:
-            return schemas.frame(entity, data)
+            return schemas.frame(entity, data, given_only=given_only)
         except UnicodeEncodeError:
             changed = _replace_surrogates(data)
             if report is not None:
                 report.replaced_surrogates += changed
-            return schemas.frame(entity, data)
+            return schemas.frame(entity, data, given_only=given_only)
     except (TypeError, ValueError) as exc:
         raise InvalidResponseError(
             f"{operation}: a value of an unexpected type in the {entity} data ({exc})",
@@ -308,9 +309,10 @@ def load_tasks(
             chunks[name].append(_arrow_column([t.get(key) for t in page], kind, pager.report))
     cols = {name: _concat_chunks(parts, fields[name][1]) for name, parts in chunks.items()}
     n = len(cols["id"])
-    df = _build("tasks", "listTasks", cols, n, {"project_id": project_id}, pager.report)
-    if tree:
-        df = schemas.coerce(add_tree_columns(df), "tasks")
+    df = _build("tasks", "listTasks", cols, n, {"project_id": project_id}, pager.report,
+                given_only=tree)
+    # The tree adds its columns with the declared dtypes; coerce only checks.
+    df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
     return _provenance(df, client, "listTasks", {"project_id": project_id}, [pager.report])
 
 

@@ -102,11 +102,17 @@ def empty_frame(entity: str) -> pd.DataFrame:
     return pd.DataFrame({n: pd.Series([], dtype=d) for n, d in dtypes(entity).items()})
 
 
-def frame(entity: str, data: Mapping[str, Sequence[Any] | np.ndarray | pd.Series]) -> pd.DataFrame:
-    """Build a typed frame from columns; columns not given are all-NA.
+def frame(
+    entity: str,
+    data: Mapping[str, Sequence[Any] | np.ndarray | pd.Series],
+    *,
+    given_only: bool = False,
+) -> pd.DataFrame:
+    """Build a typed frame from columns; columns not given are all-NA (or left out).
 
     Building from columns (not a list of dicts) is what keeps a million-row
-    load cheap in time and memory.
+    load cheap in time and memory. ``given_only`` leaves out the columns not
+    in ``data``, for a caller that adds them next.
     """
     n = None
     for values in data.values():
@@ -118,15 +124,22 @@ def frame(entity: str, data: Mapping[str, Sequence[Any] | np.ndarray | pd.Series
     for column in _entity(entity):
         values = data.get(column.name)
         if values is None:
+            if given_only:
+                continue
             values = _nulls(column.kind, n)
         cols[column.name] = _series(values, _PANDAS[column.kind])
-    return pd.DataFrame(cols)
+    return pd.DataFrame(cols, copy=False)
 
 
 def coerce(df: pd.DataFrame, entity: str) -> pd.DataFrame:
     """Cast a frame to the entity's columns and dtypes (extra columns dropped)."""
     if len(df) == 0:
         return empty_frame(entity)
+    wanted = dtypes(entity)
+    if list(df.columns) == list(wanted) and all(
+        df[name].dtype == dtype for name, dtype in wanted.items()
+    ):
+        return df  # already in shape: no copy of a million rows
     out = {}
     for column in _entity(entity):
         dtype = _PANDAS[column.kind]
