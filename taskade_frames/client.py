@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
 import random
 import threading
 import time
@@ -301,17 +300,8 @@ class Pager:
         for page in self.pages():
             yield from page
 
-    def pages(self, *, prefetch: int = 0) -> Iterator[list[dict[str, Any]]]:
-        """Yield pages (lists of new items) until the listing is complete.
-
-        With ``prefetch=N`` a background thread walks up to N pages ahead, so
-        the server prepares the next page while the caller converts this one.
-        """
-        if prefetch > 0:
-            return _prefetched(self._pages(), prefetch)
-        return self._pages()
-
-    def _pages(self) -> Iterator[list[dict[str, Any]]]:
+    def pages(self) -> Iterator[list[dict[str, Any]]]:
+        """Yield pages (lists of new items) until the listing is complete."""
         if self._used:
             raise RuntimeError("a Pager walks its listing once; call paginate() again")
         self._used = True
@@ -461,52 +451,3 @@ class Pager:
             seen.add(key)
             page.append(item)
         return page
-
-
-_END = object()
-
-
-def _prefetched(source: Iterator[Any], depth: int) -> Iterator[Any]:
-    """Run ``source`` in a thread, at most ``depth`` items ahead of the consumer.
-
-    Errors in the thread are raised in the consumer; a consumer that stops
-    early stops the thread after its current item (no request is abandoned
-    half way, none is started after).
-    """
-    box: queue.Queue[tuple[bool, Any]] = queue.Queue(maxsize=depth)
-    stop = threading.Event()
-
-    def put(entry: tuple[bool, Any]) -> bool:
-        while not stop.is_set():
-            try:
-                box.put(entry, timeout=0.05)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def produce() -> None:
-        try:
-            for item in source:
-                if not put((True, item)):
-                    return
-            put((True, _END))
-        except BaseException as exc:  # handed to the consumer, raised there
-            put((False, exc))
-        finally:
-            close = getattr(source, "close", None)
-            if close is not None:
-                close()
-
-    worker = threading.Thread(target=produce, name="taskade-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            ok, item = box.get()
-            if not ok:
-                raise item
-            if item is _END:
-                return
-            yield item
-    finally:
-        stop.set()

@@ -245,28 +245,3 @@ def test_no_token_in_errors_reprs_or_logs(emulator, caplog, sleeps):
     texts += [r.getMessage() for r in caplog.records]
     assert len(texts) > 10
     assert not [t for t in texts if FAKE_TOKEN in t or "another-fake-token" in t]
-
-
-class TestPrefetch:
-    def test_prefetched_pages_are_the_same_pages(self, client, emulator, big_project):
-        emulator.page_cap = 50
-        plain = [[t["id"] for t in p] for p in client.paginate(
-            "listTasks", projectId=big_project).pages()]
-        ahead = client.paginate("listTasks", projectId=big_project)
-        fetched = [[t["id"] for t in p] for p in ahead.pages(prefetch=2)]
-        assert fetched == plain and ahead.report.complete
-
-    def test_errors_in_the_fetching_thread_reach_the_caller(self, client, emulator, big_project):
-        emulator.page_cap = 50
-        emulator.faults.push("status", count=4, status=503, operation="listTasks")
-        with pytest.raises(ServerError):
-            list(client.paginate("listTasks", projectId=big_project).pages(prefetch=2))
-
-    def test_stopping_early_stops_fetching(self, client, emulator, big_project):
-        emulator.page_cap = 10
-        before = emulator.request_count("listTasks")
-        pages = client.paginate("listTasks", projectId=big_project).pages(prefetch=2)
-        next(pages)
-        pages.close()
-        time.sleep(0.5)  # give a runaway fetcher time to show itself
-        assert emulator.request_count("listTasks") - before <= 5  # 1 used, at most 2 ahead
