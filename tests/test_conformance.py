@@ -42,10 +42,12 @@ from schemathesis.core import NOT_SET
 import taskade_frames.emulator
 from taskade_frames.emulator import Emulator
 
+from .conftest import FAKE_TOKEN
+
 SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
 SPEC_FILE = SPEC_DIR / "taskade-api-v2.openapi.json"
 CARRIED_FILE = Path(taskade_frames.emulator.__file__).with_name("response_schemas.json")
-TOKEN = "conformance-test-token"
+TOKEN = FAKE_TOKEN
 
 POSITIVE_EXAMPLES = 25
 NEGATIVE_EXAMPLES = 10
@@ -125,16 +127,15 @@ def error_validator() -> Any:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with Emulator(token=TOKEN) as emu:
-        yield emu
+def server(_emulator):
+    """The session's emulator (tests/conftest.py), shared rather than started again."""
+    return _emulator
 
 
 @pytest.fixture
-def emu(server):
-    server.reset(workspace=True)
-    yield server
-    assert not server.errors, server.errors
+def emu(emulator):
+    """The session's emulator, reset before each test and checked for handler errors."""
+    return emulator
 
 
 @pytest.fixture(scope="module")

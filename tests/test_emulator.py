@@ -20,7 +20,9 @@ import pytest
 from taskade_frames.emulator import DEFAULT_TOKEN, Emulator, Workspace, cli_main
 from taskade_frames.emulator._ops import OPERATIONS
 
-TOKEN = "emulator-test-token"
+from .conftest import FAKE_TOKEN
+
+TOKEN = FAKE_TOKEN
 
 
 class Answer(NamedTuple):
@@ -56,17 +58,15 @@ def post(emu: Emulator, op: str, body: Any = None, **kwargs: Any) -> Answer:
 
 
 @pytest.fixture(scope="module")
-def server():
-    with Emulator(token=TOKEN) as emu:
-        yield emu
+def server(_emulator):
+    """The session's emulator (tests/conftest.py), shared rather than started again."""
+    return _emulator
 
 
 @pytest.fixture
-def emu(server):
-    server.reset(workspace=True)
-    yield server
-    errors, server.errors[:] = list(server.errors), []
-    assert not errors, errors
+def emu(emulator):
+    """The session's emulator, reset before each test and checked for handler errors."""
+    return emulator
 
 
 def by_name(items: dict[str, Any]) -> dict[str, str]:

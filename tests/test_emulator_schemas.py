@@ -23,21 +23,22 @@ from referencing.jsonschema import DRAFT7
 from taskade_frames.emulator import Emulator
 from taskade_frames.emulator import _schemas as carried
 
+from .conftest import FAKE_TOKEN
+
 SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "taskade-api-v2.openapi.json"
-TOKEN = "schema-test-token"
+TOKEN = FAKE_TOKEN
 
 
 @pytest.fixture(scope="module")
-def server():
-    with Emulator(token=TOKEN) as emu:
-        yield emu
+def server(_emulator):
+    """The session's emulator (tests/conftest.py), shared rather than started again."""
+    return _emulator
 
 
 @pytest.fixture
-def emu(server):
-    server.reset(workspace=True)
-    yield server
-    assert not server.errors
+def emu(emulator):
+    """The session's emulator, reset before each test and checked for handler errors."""
+    return emulator
 
 
 def post(emu: Emulator, op: str, body: Any = None, *, token: str | None = TOKEN,
