@@ -132,14 +132,13 @@ def _replace_surrogates(data: dict[str, Any]) -> int:
     fail a whole project. Returns how many values changed, for the report.
     """
     changed = 0
-    for name, values in data.items():
+    for values in data.values():
         if not isinstance(values, list):
             continue
         for i, v in enumerate(values):
             if isinstance(v, str) and _SURROGATE.search(v):
                 values[i] = _SURROGATE.sub("\ufffd", v)
                 changed += 1
-        data[name] = values
     return changed
 
 
