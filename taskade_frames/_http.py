@@ -260,7 +260,7 @@ class Transport:
     def close(self) -> None:
         self._session.close()
 
-    def post(self, operation: str, body: dict[str, Any], *, timeout: float | None = None) -> dict:
+    def post(self, operation: str, body: dict[str, Any]) -> dict:
         """One attempt: POST, then decode. Raises a typed error on any failure."""
         url = f"{self.base_url}/{operation}"
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
@@ -269,12 +269,12 @@ class Transport:
             resp = self._session.post(
                 url,
                 data=data,
-                timeout=(self.connect_timeout, timeout or self.timeout),
+                timeout=(self.connect_timeout, self.timeout),
                 allow_redirects=False,
             )
             content = resp.content  # read the whole body here: a reset mid-body raises now
         except requests.exceptions.RequestException as exc:
-            raise _transport_error(operation, exc, self._host(), timeout or self.timeout,
+            raise _transport_error(operation, exc, self._host(), self.timeout,
                                    self.connect_timeout) from _without_frames(exc)
         elapsed = time.perf_counter() - started
         log.debug("POST %s -> %s (%d bytes, %.3fs)", operation, resp.status_code, len(content),
