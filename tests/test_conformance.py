@@ -15,9 +15,9 @@ invalid ones. Over real HTTP the emulator must answer
   spec requires a body with ``spaceId``: see the test at the end);
 * never a 5xx, never a body that is not JSON.
 
-The document is ``../shared/spec/taskade-api-v2.openapi.json`` next to the
-repository when it is there, else an OpenAPI 3.1 document built here from the
-schemas the emulator carries. The spec's zod-style relative ``$ref``s (in
+The document is the copy of the v2 spec the package carries
+(``taskade_frames/emulator/spec``); should it be missing, an OpenAPI 3.1
+document built here from the schemas the emulator carries. The spec's zod-style relative ``$ref``s (in
 ``Field``, ``getPublicAgent``, ``updatePublicAgent``) are rewritten to point at
 the schema they were generated relative to; this test does not reuse the
 emulator's own derivation, so a mistake there cannot hide here.
@@ -44,8 +44,7 @@ from taskade_frames.emulator import Emulator
 
 from .conftest import FAKE_TOKEN
 
-SPEC_DIR = Path(__file__).resolve().parents[1].parent / "shared" / "spec"
-SPEC_FILE = SPEC_DIR / "taskade-api-v2.openapi.json"
+SPEC_FILE = Path(taskade_frames.emulator.__file__).with_name("spec") / "taskade-api-v2.openapi.json"
 CARRIED_FILE = Path(taskade_frames.emulator.__file__).with_name("response_schemas.json")
 TOKEN = FAKE_TOKEN
 

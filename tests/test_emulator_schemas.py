@@ -1,8 +1,8 @@
 """Every emulator response validates against the v2 spec's schemas.
 
 Two checks per operation, over real HTTP: against the compact schemas the
-emulator carries (``response_schemas.json``), and, when the spec is checked
-out next to the repository (``../shared/spec``), against the spec itself,
+emulator carries (``response_schemas.json``), and against the spec itself
+(the verbatim copy in ``taskade_frames/emulator/spec``),
 read here with its own small ``nullable`` translation so that a mistake in the
 emulator's schema derivation cannot hide.
 """
@@ -25,7 +25,7 @@ from taskade_frames.emulator import _schemas as carried
 
 from .conftest import FAKE_TOKEN
 
-SPEC_FILE = Path(__file__).resolve().parents[2] / "shared" / "spec" / "taskade-api-v2.openapi.json"
+SPEC_FILE = carried.SPEC_DIR / "taskade-api-v2.openapi.json"
 TOKEN = FAKE_TOKEN
 
 
@@ -151,9 +151,7 @@ def _spec_validator(spec: dict[str, Any], op: str) -> Draft7Validator:
 
 
 @pytest.fixture(scope="module")
-def spec() -> dict[str, Any] | None:
-    if not SPEC_FILE.is_file():
-        return None
+def spec() -> dict[str, Any]:
     return json.loads(SPEC_FILE.read_text(encoding="utf-8"))
 
 
@@ -169,7 +167,7 @@ def test_response_matches_carried_schema(emu, op, make_body):
                                                            enumerate(CASES)])
 def test_response_matches_the_spec_itself(emu, spec, op, make_body):
     if spec is None:
-        pytest.skip("the v2 spec is not checked out at ../shared/spec next to the repository")
+        pytest.fail("the package no longer carries the v2 spec")
     status, payload = post(emu, op, make_body(ids(emu)))
     assert status == 200, payload
     _spec_validator(spec, op).validate(payload)
@@ -220,7 +218,7 @@ def test_null_items_are_allowed_where_the_spec_allows_them(emu, spec):
 
 def test_carried_schemas_are_derived_from_the_current_spec():
     if not SPEC_FILE.is_file():
-        pytest.skip("the v2 spec is not checked out at ../shared/spec next to the repository")
+        pytest.fail("the package no longer carries the v2 spec")
     raw = SPEC_FILE.read_bytes()
     derived = json.loads(json.dumps(carried.derive(json.loads(raw), raw)))
     assert derived == carried.load(), "run: python -m taskade_frames.emulator._schemas"
@@ -232,3 +230,15 @@ def test_carried_schemas_are_self_contained():
     assert '"nullable"' not in text
     for schema in carried.load()["responses"].values():
         Draft202012Validator.check_schema(schema)
+
+
+SHARED_SPEC = Path(__file__).resolve().parents[2] / "shared" / "spec"
+
+
+@pytest.mark.parametrize("name", ["taskade-api-v2.openapi.json", "taskade-api-v1.openapi.json"])
+def test_carried_spec_is_a_verbatim_copy_of_the_reference(name):
+    """Where the reference copy sits beside the repository, ours must equal it byte for byte."""
+    reference = SHARED_SPEC / name
+    if not reference.is_file():
+        pytest.skip("no reference copy beside the repository (a user's clone); nothing to compare")
+    assert (carried.SPEC_DIR / name).read_bytes() == reference.read_bytes()

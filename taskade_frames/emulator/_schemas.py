@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMAS_FILE = Path(__file__).with_name("response_schemas.json")
+# The v2 and v1 specs themselves, carried verbatim so a clone needs nothing beside it.
+SPEC_DIR = Path(__file__).with_name("spec")
 # The spec lives next to the repository, in ``../shared/spec`` of its root.
 DEFAULT_SPEC = (Path(__file__).resolve().parents[3] / "shared" / "spec"
                 / "taskade-api-v2.openapi.json")
