@@ -204,3 +204,12 @@ def test_interpolate_leaves_literal_braces_and_reads_attributes():
     assert interpolate(text, ns) == 'Space Acme has 3 projects; reply as {"ok": true} or {n}.'
     with pytest.raises(KeyError, match=r"not defined: space\.nope, other"):
         interpolate("{space.nope} {other} {other}", ns)
+
+
+def test_the_suite_runs_inside_someone_elses_virtualenv(_shell, monkeypatch, tmp_path):
+    """IPython warns when VIRTUAL_ENV names another venv; the README's test command is often
+    run from inside one, so pytest's warnings-as-errors must let exactly that warning pass."""
+    monkeypatch.setenv("VIRTUAL_ENV", str(tmp_path / "someone-elses-venv"))
+    with pytest.warns(UserWarning, match="Attempting to work in a virtualenv"):
+        _shell.init_virtualenv()
+    _shell.init_virtualenv()  # outside pytest.warns: raises if the filter is missing
