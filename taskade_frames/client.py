@@ -27,6 +27,7 @@ from .errors import (
     NotFoundError,
     PaginationError,
     TaskadeError,
+    register_secret,
 )
 from .operations import Operation, operation
 
@@ -147,6 +148,7 @@ class TaskadeClient:
         self.limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
         self._sleep = sleep
         self._jitter = jitter
+        register_secret(token)
         self._transport = Transport(self.base_url, token, timeout=timeout)
         self._limits: dict[str, int] = {}  # per-operation limit learned from a 400
         self._lock = threading.Lock()
@@ -196,11 +198,15 @@ class TaskadeClient:
         'Roadmap'
         """
         op = operation(operation_name)
-        payload = self._request(op, body)
+        payload = self.send(op, body)
         payload.pop("ok", None)
         return payload
 
-    def _request(self, op: Operation, body: dict[str, Any]) -> dict[str, Any]:
+    def send(self, op: Operation, body: dict[str, Any]) -> dict[str, Any]:
+        """Send one operation with retries and the rate limit; return the whole envelope.
+
+        The layer under ``call()`` and the pager: the envelope keeps ``ok``.
+        """
         attempt = 0
         while True:
             if self.limiter is not None:
@@ -264,7 +270,8 @@ class TaskadeClient:
             return learned
         return self.page_size or op.max_limit or op.spec_limit or 100
 
-    def _learn_limit(self, op: Operation, limit: int) -> None:
+    def learn_limit(self, op: Operation, limit: int) -> None:
+        """Remember a smaller ``limit`` for an operation after the server refused a larger one."""
         with self._lock:
             self._limits[op.name] = limit
 
@@ -310,7 +317,7 @@ class Pager:
         started = time.perf_counter()
         try:
             if self.op.paging == "single":
-                payload = self.client._request(self.op, self.body)
+                payload = self.client.send(self.op, self.body)
                 rep.pages = 1
                 page = self._accept(payload, set())
                 rep.rows = len(page)
@@ -345,7 +352,7 @@ class Pager:
             else:
                 request["page"] = page_no
             try:
-                payload = client._request(op, request)
+                payload = client.send(op, request)
             except BadRequestError:
                 # Some servers refuse a large limit. Fall back to the spec's
                 # default once, and remember it for this operation.
@@ -354,7 +361,7 @@ class Pager:
                     log.info("%s refused limit=%d; falling back to %d", op.name, limit, fallback)
                     limit = fallback
                     rep.limit_fallback = True
-                    client._learn_limit(op, fallback)
+                    client.learn_limit(op, fallback)
                     continue
                 raise
             except NotFoundError:

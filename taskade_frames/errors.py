@@ -21,6 +21,8 @@ or ``json`` leaks out. Messages never contain the API token.
 
 from __future__ import annotations
 
+import threading
+
 __all__ = [
     "APIError",
     "AuthenticationError",
@@ -37,11 +39,46 @@ __all__ = [
     "TaskadeError",
     "TransportError",
     "error_for_status",
+    "redact",
+    "register_secret",
 ]
+
+# Every token a client in this process holds. Text from a server may echo our
+# headers, so every message is masked against all of them before it is cut,
+# stored or shown.
+_SECRETS: set[str] = set()
+_SECRETS_LOCK = threading.Lock()
+_MASK = "<redacted>"
+
+
+def register_secret(secret: str) -> None:
+    """Remember a secret so that ``redact`` masks it everywhere in this process."""
+    if secret:
+        with _SECRETS_LOCK:
+            _SECRETS.add(secret)
+
+
+def redact(text: object) -> str:
+    """``text`` as a string with every registered secret masked.
+
+    >>> register_secret("tok_0123456789abcdef")
+    >>> redact("Bearer tok_0123456789abcdef")
+    'Bearer <redacted>'
+    """
+    out = text if isinstance(text, str) else str(text)
+    with _SECRETS_LOCK:
+        secrets = sorted(_SECRETS, key=len, reverse=True)
+    for secret in secrets:
+        if secret in out:
+            out = out.replace(secret, _MASK)
+    return out
 
 
 class TaskadeError(Exception):
-    """Base of every error raised by taskade_frames."""
+    """Base of every error raised by taskade_frames; its text never holds a registered secret."""
+
+    def __init__(self, *args: object):
+        super().__init__(*(redact(a) if isinstance(a, str) else a for a in args))
 
 
 class ConfigurationError(TaskadeError):
@@ -96,11 +133,11 @@ class APIError(TaskadeError):
         operation: str | None = None,
         status_message: str | None = None,
     ):
-        self.message = message
+        self.message = redact(message)
         self.status = status
-        self.code = code
+        self.code = None if code is None else redact(code)
         self.operation = operation
-        self.status_message = status_message
+        self.status_message = None if status_message is None else redact(status_message)
         super().__init__(str(self))
 
     def __str__(self) -> str:

@@ -9,7 +9,7 @@ import argparse
 import threading
 from collections.abc import Sequence
 
-from ._server import DEFAULT_TOKEN, Emulator
+from ._server import DEFAULT_TOKEN, ERROR_STYLES, SCOPES, Emulator
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -32,6 +32,15 @@ def _parser() -> argparse.ArgumentParser:
                         help="seconds to wait before each response")
     parser.add_argument("--rate-limit", type=int, metavar="N",
                         help="allow N requests per second, then answer 429")
+    parser.add_argument("--scope", choices=SCOPES, default="folder",
+                        help="how project, agent, media and template listings are scoped: "
+                        "folder (a space id lists its home folder only, as v1 documents), "
+                        "space (a space id lists everything) or both (default %(default)s)")
+    parser.add_argument("--errors", choices=ERROR_STYLES, default="envelope",
+                        help="error bodies as the v2 envelope, or as a gateway in front "
+                        "of the API would send them (default %(default)s)")
+    parser.add_argument("--clamp-pages", action="store_true",
+                        help="answer a page number past the end with the last page again")
     return parser
 
 
@@ -42,7 +51,8 @@ def main(argv: Sequence[str] | None = None, *, ready: threading.Event | None = N
     ``ready``/``stop`` let a test start it in a thread and end it without Ctrl-C.
     """
     args = _parser().parse_args(argv)
-    emu = Emulator(token=args.token, host=args.host, port=args.port, data=args.data)
+    emu = Emulator(token=args.token, host=args.host, port=args.port, data=args.data,
+                   scope=args.scope, errors=args.errors, clamp_pages=args.clamp_pages)
     emu.page_cap = args.page_cap
     emu.latency = args.latency
     if args.rate_limit:

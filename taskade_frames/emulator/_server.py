@@ -32,6 +32,8 @@ from ._ops import OPERATIONS, ApiError, Context, EncodedItems, error_envelope
 from ._sample_workspace import sample_workspace
 
 DEFAULT_TOKEN = "emulator-token"
+SCOPES = ("folder", "space", "both")
+ERROR_STYLES = ("envelope", "gateway")
 API_PREFIX = "/api/v2/"
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
@@ -177,7 +179,22 @@ class Emulator:
         host: str = "127.0.0.1",
         port: int = 0,
         data: str | Path | None = None,
+        scope: str = "folder",
+        errors: str = "envelope",
+        clamp_pages: bool = False,
     ) -> None:
+        # Behaviour profiles: how this server answers what the v2 reference leaves open.
+        # scope: "folder" (a space id lists only its home folder, as v1 documents),
+        #   "space" (a space id lists the whole space; a folder id is refused) or "both".
+        # errors: "envelope" (the v2 error body) or "gateway" (what a proxy in front sends).
+        # clamp_pages: a page number past the end answers the last page again.
+        if scope not in SCOPES:
+            raise ValueError(f"scope must be one of {', '.join(SCOPES)}, not {scope!r}")
+        if errors not in ERROR_STYLES:
+            raise ValueError(f"errors must be one of {', '.join(ERROR_STYLES)}, not {errors!r}")
+        self.scope = scope
+        self.error_style = errors
+        self.clamp_pages = bool(clamp_pages)
         if workspace is not None and data is not None:
             raise ValueError("pass either workspace or data, not both")
         if workspace is None:
