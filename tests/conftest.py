@@ -13,6 +13,17 @@ from taskade_frames.emulator import Emulator
 
 FAKE_TOKEN = "fake-token-for-tests-0000"
 
+# Behaviour profiles: each answers a question the v2 reference leaves open in
+# another plausible way. Loader, whole-space, export and picker tests run
+# under every one and must give the same frames.
+PROFILES = {
+    "folder-scoped": {},
+    "space-wide": {"scope": "space"},
+    "space-and-folder": {"scope": "both"},
+    "gateway-errors": {"errors": "gateway"},
+    "clamped-pages": {"clamp_pages": True},
+}
+
 
 @pytest.fixture(scope="session")
 def _emulator():
@@ -39,6 +50,31 @@ def sleeps():
 def client(emulator, sleeps):
     """A client for the emulator whose sleeps are recorded, not slept."""
     c = TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, sleep=sleeps.append,
+                      jitter=lambda: 0.5, timeout=10)
+    yield c
+    c.close()
+
+
+@pytest.fixture(scope="session", params=sorted(PROFILES))
+def _profile_emulator(request):
+    with Emulator(token=FAKE_TOKEN, **PROFILES[request.param]) as emu:
+        emu.profile = request.param
+        yield emu
+
+
+@pytest.fixture
+def profile_emulator(_profile_emulator):
+    """An emulator under each behaviour profile in turn, reset before each test."""
+    _profile_emulator.reset(workspace=True)
+    yield _profile_emulator
+    errors = list(getattr(_profile_emulator, "errors", []))
+    assert not errors, f"the emulator raised while handling requests: {errors}"
+
+
+@pytest.fixture
+def profile_client(profile_emulator, sleeps):
+    """A client for ``profile_emulator``, sleeps recorded, not slept."""
+    c = TaskadeClient(FAKE_TOKEN, base_url=profile_emulator.base_url, sleep=sleeps.append,
                       jitter=lambda: 0.5, timeout=10)
     yield c
     c.close()
