@@ -353,7 +353,12 @@ class Folder:
 
 @dataclass
 class Project:
-    """A project; ``viewed_at`` (epoch ms) orders ``listMyProjects``."""
+    """A project; ``viewed_at`` (epoch ms) orders ``listMyProjects``.
+
+    ``details`` holds what only v1 shows, per task id: ``assignees`` (member
+    handles), ``date`` (``{"start": Date, "end": Date | {"period": ...}}``),
+    ``note`` (``{"type", "value"}``) and ``fields`` (``{field_id: value}``).
+    """
 
     id: str
     name: str
@@ -366,6 +371,7 @@ class Project:
     viewed_at: int = 0
     completed: bool = False
     share: dict[str, str] | None = None
+    details: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 @dataclass
@@ -596,6 +602,23 @@ class Workspace:
             self.projects[project_id].fields.append({"id": field_id, "data": data})
             return field_id
 
+    def set_task_details(self, project_id: str, task_id: str, **parts: Any) -> None:
+        """Set a task's v1 details: ``assignees``, ``date``, ``note``, ``fields``
+        (``None`` removes a part)."""
+        unknown = set(parts) - {"assignees", "date", "note", "fields"}
+        if unknown:
+            raise ValueError(f"unknown task detail(s): {sorted(unknown)}")
+        with self.lock:
+            project = self.projects[project_id]
+            if task_id not in project.tasks:
+                raise KeyError(task_id)
+            entry = project.details.setdefault(task_id, {})
+            for name, value in parts.items():
+                if value is None:
+                    entry.pop(name, None)
+                else:
+                    entry[name] = value
+
     def add_agent(
         self,
         space_id: str,
@@ -667,7 +690,7 @@ class Workspace:
                 other.projects[k] = Project(
                     p.id, p.name, p.space_id, p.folder_id, p.tasks.copy(), p.blocks.copy(),
                     copy.deepcopy(p.fields), copy.deepcopy(p.members), p.viewed_at,
-                    p.completed, copy.deepcopy(p.share),
+                    p.completed, copy.deepcopy(p.share), copy.deepcopy(p.details),
                 )
             other.agents = copy.deepcopy(self.agents)
             other.conversations = copy.deepcopy(self.conversations)
@@ -725,6 +748,7 @@ class Workspace:
                 TaskTable.from_records(p.get("blocks", [])),
                 list(p.get("fields", [])), list(p.get("members", [])),
                 int(p.get("viewed_at", 0)), bool(p.get("completed", False)), p.get("share"),
+                dict(p.get("details", {})),
             )
         for a in data["agents"]:
             ws.agents[a["id"]] = Agent(
@@ -768,6 +792,7 @@ def _project_json(p: Project) -> dict[str, Any]:
         "fields": p.fields,
         "blocks": p.blocks.records(),
         "tasks": p.tasks.records(),
+        "details": {k: v for k, v in p.details.items() if k in p.tasks},
     }
 
 

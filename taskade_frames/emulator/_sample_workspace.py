@@ -9,7 +9,8 @@ same workspace is rebuilt here, deterministically. Regenerate the file with::
 The content is invented but plausible: a company space ("Acme Product") and a
 personal one, hand-written outlines whose trees reach depth 5, a 1,000-task bug
 backlog, a launch project with 45 members, agents with knowledge projects and
-conversation transcripts, media and templates spread over folders.
+conversation transcripts, media and templates spread over folders. Tasks have
+v1 details (assignees, dates around the emulator's clock, notes, field values).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import Any
 from ._markdown import parse_outline
 from ._model import Workspace
 from ._synthetic import field_shapes, people
+from ._task_details import add_task_details
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data_samples"
 SAMPLE_FILE = DATA_DIR / "workspace.json"
@@ -342,6 +344,10 @@ def build_sample() -> Workspace:
     for project_id, names in field_plan.items():
         for name in names:
             ws.add_field(project_id, shapes[name])
+    # Its own random stream, so adding details left everything else as it was.
+    details_rng = random.Random("taskade-frames sample task details v1")
+    for project_id in project_ids:
+        add_task_details(ws, project_id, details_rng)
 
     blocks = {
         roadmap: [("Goals for the quarter", False), ("Owner: Priya Patel", False),

@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any
 
 SCHEMAS_FILE = Path(__file__).with_name("response_schemas.json")
+# The same for the four v1 task-detail routes the emulator serves (see ``derive_v1``).
+V1_SCHEMAS_FILE = Path(__file__).with_name("v1_schemas.json")
 # The v2 and v1 specs themselves, carried verbatim so a clone needs nothing beside it.
 SPEC_DIR = Path(__file__).with_name("spec")
 # The spec lives next to the repository, in ``../shared/spec`` of its root.
@@ -38,6 +40,14 @@ IMPLEMENTED = (
     "getPublicAgent", "promptAgent", "listConversations", "getConversation", "listMedia",
     "getMedia", "listTemplates",
 )
+
+# v1 routes served, by operationId (v1 is REST: the method and path name the operation).
+V1_IMPLEMENTED = {
+    "taskAssigneesGet": "/projects/{projectId}/tasks/{taskId}/assignees",
+    "taskGetDate": "/projects/{projectId}/tasks/{taskId}/date",
+    "taskNoteGet": "/projects/{projectId}/tasks/{taskId}/note",
+    "taskFieldsValueGet": "/projects/{projectId}/tasks/{taskId}/fields",
+}
 
 # Annotations that do not constrain anything; dropped to keep the file compact.
 _ANNOTATIONS = frozenset({"description", "default", "example", "examples", "title"})
@@ -130,6 +140,45 @@ def derive(spec: dict[str, Any], spec_bytes: bytes = b"") -> dict[str, Any]:
         "responses": responses,
         "requests": requests,
     }
+
+
+def derive_v1(spec: dict[str, Any], spec_bytes: bytes = b"") -> dict[str, Any]:
+    """The v1 counterpart of :func:`derive`: 200 schemas and path parameters of the
+    GET routes in ``V1_IMPLEMENTED``, the ``Error`` envelope, and every v1 route."""
+    inliner = _Inliner(spec)
+    routes: dict[str, Any] = {}
+    for op_id, path in V1_IMPLEMENTED.items():
+        get = spec["paths"][path]["get"]
+        if get.get("operationId") != op_id:
+            raise ValueError(f"GET {path} is no longer {op_id} in the v1 spec")
+        response = get["responses"]["200"]["content"]["application/json"]["schema"]
+        params = [{"name": p["name"], "in": p["in"], "required": bool(p.get("required")),
+                   "schema": inliner.convert(p.get("schema", {}), p)}
+                  for p in get.get("parameters", [])]
+        routes[op_id] = {"method": "GET", "path": path, "parameters": params,
+                         "response": inliner.convert(response, response)}
+    error = spec["components"]["schemas"]["Error"]
+    return {
+        "$comment": "Derived from the Taskade v1 OpenAPI spec by "
+                    "taskade_frames.emulator._schemas; do not edit by hand.",
+        "spec": {
+            "title": spec["info"]["title"],
+            "version": spec["info"]["version"],
+            "sha256": hashlib.sha256(spec_bytes).hexdigest() if spec_bytes else None,
+        },
+        "paths": sorted(f"{method.upper()} {path}" for path, item in spec["paths"].items()
+                        for method in item if method != "parameters"),
+        "error": inliner.convert(error, error),
+        "routes": routes,
+    }
+
+
+@cache
+def load_v1() -> dict[str, Any]:
+    """The carried v1 schemas (read once)."""
+    with V1_SCHEMAS_FILE.open(encoding="utf-8") as f:
+        data: dict[str, Any] = json.load(f)
+    return data
 
 
 @cache
@@ -232,7 +281,7 @@ def _join(path: str, name: str) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Rewrite ``response_schemas.json`` from the spec."""
+    """Rewrite ``response_schemas.json`` (v2) and ``v1_schemas.json`` from the specs."""
     args = list(sys.argv[1:] if argv is None else argv)
     spec_file = Path(args[0]) if args else DEFAULT_SPEC
     raw = spec_file.read_bytes()
@@ -240,6 +289,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     SCHEMAS_FILE.write_text(json.dumps(derived, indent=1, ensure_ascii=False) + "\n",
                             encoding="utf-8")
     print(f"wrote {SCHEMAS_FILE.name}: {len(derived['responses'])} operations")
+    raw_v1 = (SPEC_DIR / "taskade-api-v1.openapi.json").read_bytes()
+    derived_v1 = derive_v1(json.loads(raw_v1), raw_v1)
+    V1_SCHEMAS_FILE.write_text(json.dumps(derived_v1, indent=1, ensure_ascii=False) + "\n",
+                               encoding="utf-8")
+    print(f"wrote {V1_SCHEMAS_FILE.name}: {len(derived_v1['routes'])} routes")
     return 0
 
 

@@ -25,11 +25,12 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 from urllib.parse import urlsplit
 
-from . import _schemas
+from . import _schemas, _v1
 from ._faults import Faults, TokenBucket
 from ._model import Workspace
 from ._ops import OPERATIONS, ApiError, Context, EncodedItems, error_envelope
 from ._sample_workspace import sample_workspace
+from ._task_details import SAMPLE_NOW
 
 DEFAULT_TOKEN = "emulator-token"
 SCOPES = ("folder", "space", "both")
@@ -201,6 +202,9 @@ class Emulator:
             workspace = Workspace.load(data) if data is not None else sample_workspace()
         self.workspace = workspace
         self._original = workspace.copy()
+        # The emulator's "now": the sample's due dates are laid out around it, so
+        # "overdue" means the same on every run (a UTC datetime).
+        self.now = SAMPLE_NOW
         self.token = token
         self.host = host
         self._port = port
@@ -272,6 +276,11 @@ class Emulator:
         """What a client uses as its base URL: ``{url}/api/v2``."""
         return f"{self.url}/api/v2"
 
+    @property
+    def v1_base_url(self) -> str:
+        """Where the v1 task-detail routes live: ``{url}/api/v1``."""
+        return f"{self.url}/api/v1"
+
     # -- knobs -----------------------------------------------------------------
 
     @property
@@ -338,9 +347,12 @@ class Emulator:
         if self.latency:
             time.sleep(self.latency)
         path = urlsplit(target).path
-        if not path.startswith(API_PREFIX):
+        if path.startswith(_v1.PREFIX):
+            op = _v1.operation_name(method, path)
+        elif not path.startswith(API_PREFIX):
             return None, None, _error(404, "not_found", f"No route for {path}")
-        op = path[len(API_PREFIX):]
+        else:
+            op = path[len(API_PREFIX):]
         try:
             body: Any = json.loads(raw) if raw.strip() else None
             parsed = True
@@ -392,6 +404,8 @@ class Emulator:
         return None
 
     def _operate(self, method: str, path: str, op: str, body: Any, parsed: bool) -> Reply:
+        if path.startswith(_v1.PREFIX):
+            return self._operate_v1(method, path, body)
         operation = OPERATIONS.get(op)
         if method != "POST" or operation is None:
             known = any(m == method and rx.match(path[len(API_PREFIX) - 1:])
@@ -437,6 +451,23 @@ class Emulator:
             if "null_items" in kinds and items:
                 items = [None, *items[: len(items) // 2], None, *items[len(items) // 2:]]
             payload["items"] = items
+        return Reply(200, _json(payload))
+
+    def _operate_v1(self, method: str, path: str, body: Any) -> Reply:
+        """A v1 task-detail route: same knobs and faults as v2, REST-style routing."""
+        try:
+            operation, params = _v1.resolve(method, path)
+            if body is not None:
+                raise ApiError(400, "invalid_request", f"{method} takes no request body")
+            for value in params.values():
+                if value in self.forbidden:
+                    raise ApiError(403, "forbidden", f"You do not have access to {value}")
+            payload = _v1.answer(self.workspace, operation, params)
+        except ApiError as exc:
+            return _error(exc.status, exc.code, exc.message, exc.headers)
+        except Exception as exc:
+            self.errors.append(exc)
+            return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
         return Reply(200, _json(payload))
 
     @staticmethod
