@@ -14,22 +14,15 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
+from . import paging
 from ._http import RateLimiter, RetryPolicy, Transport, check_base_url, retry_delay
-from .errors import (
-    BadRequestError,
-    ConfigurationError,
-    InvalidResponseError,
-    NotFoundError,
-    PaginationError,
-    TaskadeError,
-    register_secret,
-)
+from .errors import ConfigurationError, TaskadeError, register_secret
 from .operations import Operation, operation
+from .paging import Listing, ListingReport, Pager
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -53,41 +46,6 @@ _NO_TOKEN = (
     "TaskadeClient(emu.token, base_url=emu.base_url)`."
 )
 
-# Cursor fallbacks: if the item we page after was deleted between two pages,
-# the server answers 404; paging after an earlier item of the same page is
-# safe (de-duplication drops the overlap). Bounded so a vanished project ends.
-_MAX_CURSOR_FALLBACKS = 5
-
-
-@dataclass
-class ListingReport:
-    """How a full listing went: proof that nothing was silently dropped."""
-
-    operation: str
-    params: dict[str, Any]
-    pages: int = 0
-    rows: int = 0
-    duplicates_dropped: int = 0
-    null_items: int = 0
-    page_size: int | None = None
-    limit_fallback: bool = False
-    cursor_fallbacks: int = 0
-    replaced_surrogates: int = 0
-    stop_reason: str = "not finished"
-    complete: bool = False
-    started_at: str = ""
-    seconds: float = 0.0
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-
-@dataclass
-class Listing:
-    """Every item of a listing, with its report."""
-
-    items: list[dict[str, Any]]
-    report: ListingReport
 
 
 @dataclass
@@ -117,6 +75,10 @@ class TaskadeClient:
     >>> with Emulator() as emu, TaskadeClient(emu.token, base_url=emu.base_url) as c:
     ...     spaces = c.call("listSpaces")["items"]
     """
+
+    # Seconds a whole listing may take before it ends in PaginationError: a
+    # project that grows faster than it is read would otherwise never end.
+    listing_deadline: float | None = 3600.0
 
     def __init__(
         self,
@@ -250,18 +212,15 @@ class TaskadeClient:
         >>> tasks = list(pager); pager.report.stop_reason  # doctest: +SKIP
         'empty page'
         """
-        op = operation(operation_name)
-        if op.paging == "none":
-            raise ValueError(f"{op.name} is not a list operation")
-        if "before" in body:
-            raise ValueError("paginate() walks forward with `after`; use call() for `before`")
-        return Pager(self, op, body)
+        return paging.paginate(self, operation(operation_name), body)
 
     def fetch_all(self, operation_name: str, /, **body: Any) -> Listing:
-        """Every item of a list operation, and the report that proves it complete."""
-        pager = self.paginate(operation_name, **body)
-        items = list(pager)
-        return Listing(items, pager.report)
+        """Every item of a list operation, and the report that proves it complete.
+
+        A listing that moved under its cursor while it was read is read again
+        (at most ``paging.MAX_RELISTS`` times); see ``paging.Pager``.
+        """
+        return paging.fetch_all(self, operation(operation_name), body)
 
     def page_limit(self, op: Operation) -> int:
         """The ``limit`` to ask for: learned fallback, else page_size, else the op's maximum."""
@@ -282,179 +241,3 @@ def _env_token() -> str | None:
         if value and value.strip():
             return value.strip()
     return None
-
-
-class Pager:
-    """One pass over a listing. Iterate for items, or ``pages()`` for lists of items.
-
-    Cursor operations page with ``after`` = the last item's id; page operations
-    count ``page`` from 1. Items are de-duplicated by key, ``null`` items are
-    skipped and counted, and a server that repeats itself ends in
-    ``PaginationError`` within a few requests.
-    """
-
-    def __init__(self, client: TaskadeClient, op: Operation, body: dict[str, Any]):
-        self.client = client
-        self.op = op
-        self.body = {k: v for k, v in body.items() if k not in ("limit", "page", "after")}
-        self._start_limit = body.get("limit")
-        self._start_after = body.get("after")
-        self._start_page = body.get("page", 1)
-        self.report = ListingReport(operation=op.name, params=dict(self.body))
-        self._used = False
-
-    def __iter__(self) -> Iterator[dict[str, Any]]:
-        for page in self.pages():
-            yield from page
-
-    def pages(self) -> Iterator[list[dict[str, Any]]]:
-        """Yield pages (lists of new items) until the listing is complete."""
-        if self._used:
-            raise RuntimeError("a Pager walks its listing once; call paginate() again")
-        self._used = True
-        rep = self.report
-        rep.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        started = time.perf_counter()
-        try:
-            if self.op.paging == "single":
-                payload = self.client.send(self.op, self.body)
-                rep.pages = 1
-                page = self._accept(payload, set())
-                rep.rows = len(page)
-                rep.stop_reason = "single call"
-                rep.complete = True
-                yield page
-            else:
-                yield from self._walk()
-        finally:
-            rep.seconds = round(time.perf_counter() - started, 6)
-
-    def _walk(self) -> Iterator[list[dict[str, Any]]]:
-        op, rep, client = self.op, self.report, self.client
-        cursor = op.paging == "cursor"
-        limit = int(self._start_limit or client.page_limit(op))
-        after: str | None = self._start_after
-        page_no = int(self._start_page)
-        seen: set[Any] = set()
-        used_cursors: set[str] = set()
-        fallbacks: list[str] = []
-        empty_repeats = 0
-        adapted = False
-        while True:
-            if rep.pages >= client.max_pages:
-                raise PaginationError(
-                    f"{op.name}: stopped after {rep.pages} pages (max_pages); the listing "
-                    "is incomplete", operation=op.name, pages=rep.pages)
-            request = dict(self.body, limit=limit)
-            if cursor:
-                if after is not None:
-                    request["after"] = after
-            else:
-                request["page"] = page_no
-            try:
-                payload = client.send(op, request)
-            except BadRequestError:
-                # Some servers refuse a large limit. Fall back to the spec's
-                # default once, and remember it for this operation.
-                fallback = op.spec_limit
-                if rep.pages == 0 and not rep.limit_fallback and fallback and limit > fallback:
-                    log.info("%s refused limit=%d; falling back to %d", op.name, limit, fallback)
-                    limit = fallback
-                    rep.limit_fallback = True
-                    client.learn_limit(op, fallback)
-                    continue
-                raise
-            except NotFoundError:
-                if cursor and fallbacks and rep.cursor_fallbacks < _MAX_CURSOR_FALLBACKS:
-                    after = fallbacks.pop()
-                    rep.cursor_fallbacks += 1
-                    continue
-                raise
-            rep.pages += 1
-            rep.page_size = limit
-            raw = payload.get("items")
-            if not isinstance(raw, list):
-                raise InvalidResponseError(
-                    f"{op.name}: page {rep.pages} has no `items` list",
-                    operation=op.name, status=200)
-            if not raw:
-                rep.stop_reason = "empty page"
-                rep.complete = True
-                return
-            page = self._accept(payload, seen)
-            keys = [it[op.key] for it in raw if isinstance(it, dict)]
-            if page:
-                empty_repeats = 0
-                rep.rows += len(page)
-                yield page
-            else:
-                empty_repeats += 1
-            if cursor:
-                if not keys:
-                    raise PaginationError(
-                        f"{op.name}: page {rep.pages} holds no item to continue after",
-                        operation=op.name, pages=rep.pages)
-                nxt = str(keys[-1])
-                if nxt in used_cursors or empty_repeats >= 2:
-                    raise PaginationError(
-                        f"{op.name}: the server repeated the cursor {nxt!r} after "
-                        f"{rep.pages} pages; stopping rather than looping",
-                        operation=op.name, pages=rep.pages)
-                used_cursors.add(nxt)
-                fallbacks = [str(k) for k in keys[-1 - _MAX_CURSOR_FALLBACKS:-1]]
-                after = nxt
-            else:
-                if empty_repeats >= 2:
-                    raise PaginationError(
-                        f"{op.name}: pages {rep.pages - 1} and {rep.pages} only repeated "
-                        "items already seen; stopping rather than looping",
-                        operation=op.name, pages=rep.pages)
-                if not page:
-                    # Nothing new: the server answered an earlier page. Moving on
-                    # would skip this page's items, so ask for the same page again.
-                    continue
-                if page_no == int(self._start_page) and len(raw) < limit and not adapted:
-                    # A short first page is either the whole listing or a server
-                    # cap. Asking the next page with limit = what came back is
-                    # right either way: an empty page if that was all, else the
-                    # next items, whether the server counts offsets in the limit
-                    # asked for or in its own cap.
-                    limit = len(raw)
-                    adapted = True
-                page_no += 1
-
-    def _accept(self, payload: dict[str, Any], seen: set[Any]) -> list[dict[str, Any]]:
-        op, rep = self.op, self.report
-        raw = payload.get("items")
-        if not isinstance(raw, list):
-            raise InvalidResponseError(
-                f"{op.name}: response has no `items` list", operation=op.name, status=200)
-        # Fast path, the common case: every item a dict with a fresh key.
-        try:
-            keys = [item[op.key] for item in raw]
-        except (TypeError, KeyError, IndexError):
-            keys = None
-        if keys is not None and None not in keys:
-            try:
-                fresh = seen.isdisjoint(keys) and len(set(keys)) == len(keys)
-            except TypeError:  # an unhashable key: let the slow path judge it
-                fresh = False
-            if fresh and all(type(item) is dict for item in raw):
-                seen.update(keys)
-                return raw
-        page = []
-        for item in raw:
-            if item is None:
-                rep.null_items += 1
-                continue
-            if not isinstance(item, dict) or item.get(op.key) is None:
-                raise InvalidResponseError(
-                    f"{op.name}: an item without {op.key!r}: {str(item)[:80]!r}",
-                    operation=op.name, status=200)
-            key = item[op.key]
-            if key in seen:
-                rep.duplicates_dropped += 1
-                continue
-            seen.add(key)
-            page.append(item)
-        return page

@@ -8,7 +8,8 @@ or ``json`` leaks out. Messages never contain the API token.
     ├── TransportError              refused, reset, timed out (raised from the cause)
     │   └── ReadTimeoutError        the request went out, the answer did not come
     ├── InvalidResponseError        a body that is not the API's JSON (HTML 502, truncated)
-    ├── PaginationError             a server that repeats pages or cursors
+    ├── PaginationError             a server that repeats itself, a listing that never ends
+    │   └── ListingChangedError     the listing moved under the cursor while it was read
     └── APIError                    the API said ``ok: false``; carries status/code/operation
         ├── BadRequestError         400
         ├── AuthenticationError     401
@@ -29,6 +30,7 @@ __all__ = [
     "BadRequestError",
     "ConfigurationError",
     "InvalidResponseError",
+    "ListingChangedError",
     "NotFoundError",
     "OutOfCreditsError",
     "PaginationError",
@@ -119,6 +121,13 @@ class PaginationError(TaskadeError):
         super().__init__(message)
         self.operation = operation
         self.pages = pages
+
+
+class ListingChangedError(PaginationError):
+    """Items moved under the cursor while a listing was read: some may have been skipped.
+
+    Reading the listing again gives a complete one; ``fetch_all`` does so itself.
+    """
 
 
 class APIError(TaskadeError):

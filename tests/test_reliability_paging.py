@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from taskade_frames import NotFoundError, PaginationError
-from taskade_frames.client import _MAX_CURSOR_FALLBACKS
+from taskade_frames.paging import MAX_CURSOR_FALLBACKS
 from taskade_frames.loaders import load_members, load_tasks
 
 TASKS = 25
@@ -97,7 +97,7 @@ def test_a_project_deleted_mid_listing_is_a_typed_error(client, emulator, projec
         list(pages)
 
     # Bounded: the next page, then at most the cursor fallbacks.
-    assert emulator.request_count("listTasks") - before <= 1 + _MAX_CURSOR_FALLBACKS
+    assert emulator.request_count("listTasks") - before <= 1 + MAX_CURSOR_FALLBACKS
     assert not pager.report.complete and pager.report.stop_reason == "not finished"
 
 
