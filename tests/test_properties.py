@@ -60,29 +60,39 @@ LISTING_SETTINGS = settings(
     page_size=st.none() | st.integers(1, 1200),
     duplicate=st.booleans(),
     nulls=st.booleans(),
+    clamp=st.booleans(),
 )
 def test_any_page_cap_and_page_size_yield_the_full_listing(
-    emulator, listing_project, operation, cap, page_size, duplicate, nulls
+    emulator, listing_project, operation, cap, page_size, duplicate, nulls, clamp
 ):
+    """Also when the server clamps page numbers (past the end: the last page again)."""
     emulator.faults.clear()
     emulator.page_cap = cap
+    emulator.clamp_pages = clamp
     if duplicate:
         emulator.faults.always("duplicate", operation=operation)
     if nulls:
         emulator.faults.always("null_items", operation=operation)
     key = "handle" if operation == "listProjectMembers" else "id"
 
-    with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, page_size=page_size,
-                       sleep=lambda s: None) as c:
-        listing = c.fetch_all(operation, projectId=listing_project)
+    try:
+        with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, page_size=page_size,
+                           sleep=lambda s: None) as c:
+            listing = c.fetch_all(operation, projectId=listing_project)
+    finally:
+        emulator.clamp_pages = False
 
     expected = EXPECTED[operation](emulator.workspace, listing_project)
     assert [item[key] for item in listing.items] == expected
     report = listing.report
     assert report.complete and report.rows == len(expected)
-    assert report.stop_reason == "empty page"
-    if not duplicate:
-        assert report.duplicates_dropped == 0
+    clamped = clamp and operation == "listProjectMembers"
+    if clamped:
+        assert report.stop_reason.startswith("clamped: page")
+    else:
+        assert report.stop_reason == "empty page"
+        if not duplicate:
+            assert report.duplicates_dropped == 0
     if not nulls:
         assert report.null_items == 0
 

@@ -3,7 +3,9 @@
 Transport faults (``status``, ``html``, ``ok_false``, ``truncated``,
 ``reset``, ``delay``) change what goes over the wire; page faults
 (``repeat_page``, ``duplicate``, ``null_items``, ``extra_fields``) change the
-items of a list response. ``status``, ``html`` and ``ok_false`` answer
+items of a list response; workspace faults (``move``, ``grow``) change the
+workspace just before a list request is answered, as another user would
+between two pages. ``status``, ``html`` and ``ok_false`` answer
 *instead of* the operation (a write does not happen); ``truncated``,
 ``reset`` and ``delay`` answer *after* it (a write did happen, the reply was
 lost or late), which is what makes retrying writes dangerous.
@@ -20,7 +22,8 @@ from typing import Any
 
 TRANSPORT_KINDS = frozenset({"status", "html", "ok_false", "truncated", "reset", "delay"})
 PAGE_KINDS = frozenset({"repeat_page", "duplicate", "null_items", "extra_fields"})
-KINDS = TRANSPORT_KINDS | PAGE_KINDS
+WORKSPACE_KINDS = frozenset({"move", "grow"})
+KINDS = TRANSPORT_KINDS | PAGE_KINDS | WORKSPACE_KINDS
 
 
 @dataclass
@@ -43,6 +46,8 @@ class Faults:
     >>> faults.push("status", status=503, retry_after="1")
     >>> faults.push("truncated", operation="listTasks")
     >>> faults.always("extra_fields", operation="listProjects")
+    >>> faults.push("move", operation="listTasks", skip=1, task_id="t9", parent_id="t0")
+    >>> faults.push("grow", count=1000, operation="listTasks", n=20)
     """
 
     def __init__(self) -> None:
@@ -55,7 +60,11 @@ class Faults:
         """Queue ``kind`` for the next ``count`` requests of ``operation`` (``None``: any).
 
         Page kinds wait for a list request that passed validation; transport
-        kinds take the next request whatever it is.
+        kinds take the next request whatever it is. Workspace kinds also wait
+        for a valid list request, after letting ``skip`` of them pass: ``move``
+        gives ``task_id`` (with its subtree) the parent ``parent_id`` (``None``:
+        a root); ``grow`` adds ``n`` tasks (``listTasks``) or members
+        (``listProjectMembers``) at the end of the listed project.
 
         Raises:
             ValueError: unknown kind or a count below 1.
@@ -91,6 +100,22 @@ class Faults:
     def take_transport(self, operation: str) -> Fault | None:
         """Consume one use of the first queued transport fault matching ``operation``."""
         return self._take(lambda f: f.kind in TRANSPORT_KINDS and f.matches(operation))
+
+    def take_workspace(self, operation: str) -> list[Fault]:
+        """Consume the workspace faults due before answering one list request."""
+        due: list[Fault] = []
+        with self._lock:
+            for fault in list(self._queue):
+                if fault.kind not in WORKSPACE_KINDS or not fault.matches(operation):
+                    continue
+                if fault.params.get("skip", 0) > 0:
+                    fault.params["skip"] -= 1
+                    continue
+                due.append(Fault(fault.kind, 1, fault.operation, dict(fault.params)))
+                fault.count -= 1
+                if fault.count == 0:
+                    self._queue.remove(fault)
+        return due
 
     def take_page(self, operation: str, paged: bool) -> set[str]:
         """Consume the page faults for one list response; returns their kinds.

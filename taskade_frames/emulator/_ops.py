@@ -50,6 +50,7 @@ class Context:
     max_limit: int | None = None
     faults: set[str] = field(default_factory=set)
     spend_credit: Callable[[], None] = lambda: None
+    clamp_pages: bool = False  # a page past the end answers the last page again
 
 
 # -- paging ----------------------------------------------------------------------
@@ -113,10 +114,28 @@ def _numbered_page(ctx: Context, items: Sequence[Payload], body: Payload,
     if "repeat_page" in ctx.faults:
         page = 1
     start = (page - 1) * size
+    if ctx.clamp_pages and items and start >= len(items):
+        start = (len(items) - 1) // size * size
     out = list(items[start:start + size])
     if "duplicate" in ctx.faults and start > 0 and out:
         out.insert(0, items[start - 1])
     return out
+
+
+def change_workspace(ws: Workspace, kind: str, params: Payload, op: str, body: Payload) -> None:
+    """Apply a workspace fault (``move`` or ``grow``) to the project ``body`` lists."""
+    project_id = body.get("projectId")
+    if not isinstance(project_id, str) or project_id not in ws.projects:
+        return  # the request itself answers 404
+    if kind == "move":
+        ws.update_task(project_id, params["task_id"], parent_id=params.get("parent_id"))
+        return
+    for _ in range(int(params.get("n", 10))):
+        if op == "listProjectMembers":
+            handle = f"grown-{ws.new_id()}"
+            ws.add_member(project_id, handle, handle)
+        else:
+            ws.add_task(project_id, "grown while listed")
 
 
 def _name_filter(items: list[Payload], body: Payload) -> list[Payload]:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from . import _schemas, _v1
 from ._faults import Faults, TokenBucket
 from ._model import Workspace
-from ._ops import OPERATIONS, ApiError, Context, EncodedItems, error_envelope
+from ._ops import OPERATIONS, ApiError, Context, EncodedItems, change_workspace, error_envelope
 from ._sample_workspace import sample_workspace
 from ._task_details import SAMPLE_NOW
 
@@ -434,9 +434,13 @@ class Emulator:
         kinds = (self.faults.take_page(op, operation.paging != "none")
                  if op.startswith("list") else set())
         ws = self.workspace
-        ctx = Context(ws, self.page_cap, self.max_limit, kinds, self._spend_credit)
+        ctx = Context(ws, self.page_cap, self.max_limit, kinds, self._spend_credit,
+                      clamp_pages=self.clamp_pages)
+        changes = self.faults.take_workspace(op) if op.startswith("list") else []
         try:
             with ws.lock:
+                for change in changes:
+                    change_workspace(ws, change.kind, change.params, op, body)
                 payload = operation.handler(ctx, body)
         except ApiError as exc:
             return _error(exc.status, exc.code, exc.message, exc.headers)
