@@ -212,6 +212,66 @@ def open_work_by_branch(
     return ax
 
 
+_FEW_SNAPSHOTS = 8
+
+
+def _fixed_format(times: pd.DatetimeIndex) -> tuple[str, str]:
+    """A tick format that tells every two snapshots apart, and what goes in the label.
+
+    Two times at least a minute apart differ in their minutes, a day apart in
+    their dates, 31 days apart in their months: the closest pair picks the unit.
+    """
+    if len(times) == 1:
+        return "%Y-%m-%d %H:%M:%S", ""
+    gap = pd.Series(times).diff().min()
+    one_day = times[0].date() == times[-1].date()
+    one_year = times[0].year == times[-1].year
+    if gap >= pd.Timedelta(days=31):
+        return "%b %Y", ""
+    if gap >= pd.Timedelta(days=1):
+        return ("%b %d", f", {times[0]:%Y}") if one_year else ("%Y-%m-%d", "")
+    clock = "%H:%M" if gap >= pd.Timedelta(minutes=1) else "%H:%M:%S"
+    return (clock, f", {times[0]:%Y-%m-%d}") if one_day else (f"{clock}\n%b %d", "")
+
+
+def _time_axis(axis: Any, when: Any) -> str:
+    """Label a date axis readably whether snapshots are seconds or years apart.
+
+    A handful of snapshots get a tick each, at their own times; more get a date
+    locator that never ticks below a second (matplotlib's own choice for a span of
+    seconds is microseconds, labelled "59.0 59.2 ..."). Returns the axis label,
+    which carries the date when every tick shares it.
+    """
+    import matplotlib.dates as mdates
+    from matplotlib.ticker import FixedLocator
+
+    times = pd.DatetimeIndex(when).unique().sort_values()
+    label = "Snapshot time (UTC)"
+    if len(times) <= _FEW_SNAPSHOTS:
+        fmt, suffix = _fixed_format(times)
+        axis.set_major_locator(FixedLocator(mdates.date2num(times.to_pydatetime())))
+        axis.set_major_formatter(mdates.DateFormatter(fmt))
+        if len(times) == 1:
+            pad = pd.Timedelta(hours=12)
+            axis.axes.set_xlim(times[0] - pad, times[0] + pad)
+        return label + suffix
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    locator.intervald[mdates.SECONDLY] = [1, 2, 5, 10, 15, 30]
+    locator.intervald[mdates.MICROSECONDLY] = [1_000_000]
+    span = times[-1] - times[0]
+    if span < pd.Timedelta(seconds=6):  # room for whole-second ticks
+        middle = times[0] + span / 2
+        axis.axes.set_xlim(middle - pd.Timedelta(seconds=3), middle + pd.Timedelta(seconds=3))
+    axis.set_major_locator(locator)
+    axis.set_major_formatter(mdates.ConciseDateFormatter(
+        locator,
+        formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"],
+        zero_formats=["", "%Y", "%b", "%b-%d", "%H:%M", "%H:%M:%S"],
+        offset_formats=["", "%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d"],
+    ))
+    return label
+
+
 def completion_over_time(
     history: pd.DataFrame, ax: Axes | None = None, *, top: int = 8
 ) -> Axes:
@@ -225,8 +285,6 @@ def completion_over_time(
 
     >>> ax = completion_over_time(completion_history("exports/"))  # doctest: +SKIP
     """
-    import matplotlib.dates as mdates
-
     title = "Completion over time"
     if history.empty:
         return _empty(_axes(ax), title, "No snapshots yet")
@@ -253,13 +311,7 @@ def completion_over_time(
     n_projects = df["project_id"].nunique()
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax.yaxis)
-    locator = mdates.AutoDateLocator()
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator))
-    if overall.index.nunique() == 1:
-        one_time = overall.index[0]
-        ax.set_xlim(one_time - pd.Timedelta(hours=12), one_time + pd.Timedelta(hours=12))
-    ax.set_xlabel("Snapshot time (UTC)")
+    ax.set_xlabel(_time_axis(ax.xaxis, overall.index))
     ax.set_ylabel("Share of tasks completed")
     shown = f" (largest {len(keep)} of {n_projects} projects)" if n_projects > len(keep) else ""
     ax.set_title(title + shown)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import sys
 
 import matplotlib
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 matplotlib.use("Agg")
 
@@ -122,7 +125,7 @@ def test_completion_over_time(history, tmp_path):
     labels = [t.get_text() for t in ax.get_legend().get_texts()]
     assert labels[0] == "all projects" and len(labels) == 4
     assert "largest 3 of" in ax.get_title()
-    assert ax.get_xlabel() == "Snapshot time (UTC)"
+    assert ax.get_xlabel() == "Snapshot time (UTC), 2026"
     overall = ax.get_lines()[0].get_ydata()
     assert len(overall) == 3 and overall[0] <= overall[-1]
     assert_drawn(save(ax, tmp_path, "over_time"))
@@ -134,6 +137,67 @@ def test_completion_over_time_with_one_snapshot(history, tmp_path):
     ax = plots.completion_over_time(first)
 
     assert_drawn(save(ax, tmp_path, "one_snapshot"), min_ink=0.01)
+
+
+def history_at(times) -> pd.DataFrame:
+    """Two projects getting done over the given snapshot times."""
+    rows = [{"snapshot": when, "project_id": pid, "project_name": pid.upper(), "tasks": 10,
+             "completed": min(10, i + offset)}
+            for i, when in enumerate(times) for pid, offset in (("a", 0), ("b", 2))]
+    return pd.DataFrame(rows)
+
+
+def tick_labels(times) -> tuple[list[str], str, str]:
+    """Draw the over-time plot (Agg) and read back its x tick labels, offset and label."""
+    ax = plots.completion_over_time(history_at(times))
+    ax.figure.canvas.draw()
+    labels = [t.get_text() for t in ax.get_xticklabels()]
+    offset = ax.xaxis.get_offset_text().get_text()
+    plt.close(ax.figure)
+    return labels, offset, ax.get_xlabel()
+
+
+def test_over_time_axis_for_snapshots_seconds_apart():
+    times = pd.date_range("2026-03-02 10:42:59", periods=4, freq="20s", tz="UTC")
+
+    labels, _, xlabel = tick_labels(times)
+
+    # Not "59.0 59.2 ... 10:43": one tick per snapshot, at its own second.
+    assert labels == ["10:42:59", "10:43:19", "10:43:39", "10:43:59"]
+    assert xlabel == "Snapshot time (UTC), 2026-03-02"
+
+
+def test_over_time_axis_for_many_snapshots_a_second_apart():
+    times = pd.date_range("2026-03-02 10:42:59", periods=20, freq="1s", tz="UTC")
+
+    labels, offset, _ = tick_labels(times)
+
+    assert len(labels) >= 3 and len(set(labels)) == len(labels)
+    assert all(re.fullmatch(r"10:4[23]:\d\d", label) for label in labels), labels
+    assert offset == "2026-03-02"
+
+
+def test_over_time_axis_for_snapshots_months_apart():
+    few, _, few_label = tick_labels(pd.date_range("2025-11-01", periods=4, freq="31D",
+                                                  tz="UTC"))
+    many, _, _ = tick_labels(pd.date_range("2024-01-01", periods=30, freq="MS", tz="UTC"))
+
+    assert few == ["Nov 2025", "Dec 2025", "Jan 2026", "Feb 2026"] and ":" not in few_label
+    assert "2025" in many and "2026" in many
+    assert not any(":" in label or "." in label for label in many), many
+
+
+@settings(max_examples=15, deadline=None)
+@given(n=st.integers(1, 20), seconds=st.integers(1, 200 * 86_400))
+def test_over_time_ticks_never_show_fractions_of_a_second(n, seconds):
+    times = pd.date_range("2026-03-02 10:42:59", periods=n, freq=f"{seconds}s", tz="UTC")
+
+    labels, _, _ = tick_labels(times)
+
+    assert labels and all(labels), labels
+    assert not any(re.search(r"\d\.\d", label) for label in labels), labels
+    if n <= plots._FEW_SNAPSHOTS:  # one tick per snapshot, each told apart
+        assert len(labels) == n and len(set(labels)) == n, labels
 
 
 @pytest.mark.parametrize(

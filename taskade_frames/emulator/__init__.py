@@ -10,13 +10,16 @@ cannot hide in both.
 >>> with Emulator() as emu:  # doctest: +SKIP
 ...     emu.page_cap = 50
 ...     emu.faults.push("status", status=503, retry_after="1")
+...     emu.advance(days=1)  # a day of work happens; emu.now is the moved clock
 ...     ...  # point a client at emu.base_url with emu.token
 """
 
 from __future__ import annotations
 
 from ._faults import Fault, Faults
+from ._main import add_arguments as add_cli_arguments
 from ._main import main as cli_main
+from ._main import serve as cli_serve
 from ._model import TaskTable, Workspace
 from ._sample_workspace import build_sample, sample_workspace
 from ._server import DEFAULT_TOKEN, Emulator
@@ -29,8 +32,10 @@ __all__ = [
     "Faults",
     "TaskTable",
     "Workspace",
+    "add_cli_arguments",
     "build_sample",
     "cli_main",
+    "cli_serve",
     "sample_workspace",
     "synthetic_workspace",
 ]

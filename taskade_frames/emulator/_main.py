@@ -7,16 +7,29 @@ from __future__ import annotations
 
 import argparse
 import threading
+import time
 from collections.abc import Sequence
 
 from ._server import DEFAULT_TOKEN, ERROR_STYLES, SCOPES, Emulator
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="taskade-frames emulator",
-        description="Serve a local Taskade Action API v2 over a sample workspace.",
-    )
+def _positive_seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, not {text}")
+    return value
+
+
+def _days(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Add the emulator's options to ``parser``: one definition for both commands
+    (``taskade-frames emulator`` and ``python -m taskade_frames.emulator``)."""
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=int, default=8765,
@@ -41,7 +54,20 @@ def _parser() -> argparse.ArgumentParser:
                         "of the API would send them (default %(default)s)")
     parser.add_argument("--clamp-pages", action="store_true",
                         help="answer a page number past the end with the last page again")
+    parser.add_argument("--advance-days", type=_days, default=0, metavar="N",
+                        help="let N days of (seeded, reproducible) work happen in the "
+                        "workspace before serving: tasks completed, reopened, added, moved")
+    parser.add_argument("--advance-every", type=_positive_seconds, metavar="SECONDS",
+                        help="while serving, let one more day of work happen every SECONDS "
+                        "(so repeated exports build up a history)")
     return parser
+
+
+def _parser() -> argparse.ArgumentParser:
+    return add_arguments(argparse.ArgumentParser(
+        prog="taskade-frames emulator",
+        description="Serve a local Taskade Action API v2 over a sample workspace.",
+    ))
 
 
 def main(argv: Sequence[str] | None = None, *, ready: threading.Event | None = None,
@@ -50,24 +76,51 @@ def main(argv: Sequence[str] | None = None, *, ready: threading.Event | None = N
 
     ``ready``/``stop`` let a test start it in a thread and end it without Ctrl-C.
     """
-    args = _parser().parse_args(argv)
+    return serve(_parser().parse_args(argv), ready=ready, stop=stop)
+
+
+def serve(args: argparse.Namespace, *, ready: threading.Event | None = None,
+          stop: threading.Event | None = None) -> int:
+    """Serve with the options :func:`add_arguments` parsed until ``stop`` or Ctrl-C
+    (exit status 130, as for any interrupted command)."""
     emu = Emulator(token=args.token, host=args.host, port=args.port, data=args.data,
                    scope=args.scope, errors=args.errors, clamp_pages=args.clamp_pages)
     emu.page_cap = args.page_cap
     emu.latency = args.latency
     if args.rate_limit:
         emu.rate_limit = (args.rate_limit, 1.0)
+    if args.advance_days:
+        emu.advance(args.advance_days)
     stop = stop or threading.Event()
     with emu:
         print(f"Taskade v2 emulator serving {emu.workspace!r}", flush=True)
         print(f"  base URL: {emu.base_url}", flush=True)
         print(f"  token:    {emu.token}  (send 'Authorization: Bearer <token>')", flush=True)
+        print(f"  clock:    {_when(emu)}", flush=True)
         print("Press Ctrl-C to stop.", flush=True)
         if ready is not None:
             ready.set()
         try:
-            while not stop.wait(0.5):
-                pass
+            _wait(emu, stop, args.advance_every)
         except KeyboardInterrupt:
             print("\nstopped", flush=True)
+            return 130
     return 0
+
+
+def _when(emu: Emulator) -> str:
+    return f"{emu.now:%Y-%m-%d %H:%M} UTC"
+
+
+def _wait(emu: Emulator, stop: threading.Event, every: float | None) -> None:
+    """Block until ``stop``, advancing the workspace a day every ``every`` seconds."""
+    due = None if every is None else time.monotonic() + every
+    while True:
+        timeout = 0.5 if due is None else min(0.5, max(0.0, due - time.monotonic()))
+        if stop.wait(timeout):
+            return
+        if due is not None and time.monotonic() >= due:
+            changes = emu.advance(1)
+            print(f"  clock:    {_when(emu)}: " + ", ".join(f"{n} {what}" for what, n
+                                                          in changes.items()), flush=True)
+            due += every  # type: ignore[operator]

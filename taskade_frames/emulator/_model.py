@@ -17,6 +17,7 @@ import threading
 from array import array
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from types import EllipsisType
@@ -26,6 +27,10 @@ FORMAT = "taskade-frames-emulator-workspace"
 FORMAT_VERSION = 1
 
 _ALNUM = string.ascii_letters + string.digits
+
+# The morning after the sample's last edit: a fixed start keeps every run (and every
+# date derived from the clock) reproducible; ``Workspace.advance`` moves it on.
+CLOCK_START = datetime(2025, 8, 8, 9, 0, tzinfo=timezone.utc)
 
 
 def alnum_id(rng: random.Random, length: int = 16) -> str:
@@ -167,6 +172,16 @@ class TaskTable:
 
     def depth_at(self, i: int) -> int:
         return self._depths[i]
+
+    def text_at(self, i: int) -> str:
+        return self._texts[i]
+
+    def parent_at(self, i: int) -> str | None:
+        return self._parents[i]
+
+    def completed_flags(self) -> bytes:
+        """One byte per node in document order: 1 completed, 0 open (a copy)."""
+        return bytes(self._completed)
 
     def subtree_end(self, i: int) -> int:
         """One past the last descendant of the node at ``i``."""
@@ -433,9 +448,14 @@ class Workspace:
     ['Ship it', 'Write notes']
     """
 
-    def __init__(self, name: str = "Workspace", *, seed: int | str = 0) -> None:
+    def __init__(self, name: str = "Workspace", *, seed: int | str = 0,
+                 clock: datetime = CLOCK_START) -> None:
         self.name = name
         self.seed = seed
+        if clock.tzinfo is None:
+            raise ValueError("the workspace clock must be timezone-aware")
+        # The workspace's "now": what advance() moves and what dates are relative to.
+        self.clock = clock.astimezone(timezone.utc)
         self.spaces: dict[str, Space] = {}
         self.folders: dict[str, Folder] = {}
         self.projects: dict[str, Project] = {}
@@ -677,12 +697,51 @@ class Workspace:
             self.templates[template_id] = Template(template_id, name, space_id, folder_id)
             return template_id
 
+    # -- time ------------------------------------------------------------------
+
+    def advance(self, days: int = 1) -> dict[str, int]:
+        """Let ``days`` days of work happen, moving :attr:`clock` one day at a time.
+
+        Each day, in every project with tasks, a few percent of the open tasks get
+        completed, and now and then a task is reopened, added or moved (with its
+        subtree). The choices come from a generator seeded by the workspace seed, the
+        day and the project, so the same calls give the same workspace: two
+        snapshots taken a day apart differ the way a real team's would.
+
+        Returns:
+            How many tasks were ``completed``, ``reopened``, ``added`` and ``moved``.
+        Raises:
+            TypeError: ``days`` is not an int; ValueError: it is negative.
+
+        >>> ws = Workspace("w")
+        >>> p = ws.add_project(ws.add_space("S"), "P")
+        >>> ids = [ws.add_task(p, f"task {i}") for i in range(30)]
+        >>> ws.advance(days=2)["completed"] > 0, ws.clock.isoformat()
+        (True, '2025-08-10T09:00:00+00:00')
+        """
+        if isinstance(days, bool) or not isinstance(days, int):
+            raise TypeError(f"days must be an int, not {type(days).__name__}")
+        if days < 0:
+            raise ValueError(f"days must be 0 or more, not {days}")
+        totals = dict.fromkeys(("completed", "reopened", "added", "moved"), 0)
+        with self.lock:
+            for _ in range(days):
+                self.clock += timedelta(days=1)
+                day = self.clock.date().isoformat()
+                for project in list(self.projects.values()):
+                    if not len(project.tasks):
+                        continue
+                    rng = random.Random(f"advance:{self.seed}:{day}:{project.id}")
+                    for key, n in _one_day_of_work(self, project.id, rng).items():
+                        totals[key] += n
+        return totals
+
     # -- copies and files ------------------------------------------------------
 
     def copy(self) -> Workspace:
         """A deep, independent copy (task strings are shared: they are immutable)."""
         with self.lock:
-            other = Workspace(self.name, seed=self.seed)
+            other = Workspace(self.name, seed=self.seed, clock=self.clock)
             other._rng.setstate(self._rng.getstate())
             other.spaces = {k: copy.copy(v) for k, v in self.spaces.items()}
             other.folders = {k: copy.copy(v) for k, v in self.folders.items()}
@@ -706,6 +765,7 @@ class Workspace:
                 "version": FORMAT_VERSION,
                 "name": self.name,
                 "seed": self.seed,
+                "clock": self.clock.isoformat(),
                 "spaces": [{"id": s.id, "name": s.name} for s in self.spaces.values()],
                 "folders": [{"id": f.id, "name": f.name, "space_id": f.space_id}
                             for f in self.folders.values()],
@@ -736,7 +796,8 @@ class Workspace:
             raise ValueError(f"not a {FORMAT} document")
         if data.get("version") != FORMAT_VERSION:
             raise ValueError(f"unsupported workspace format version {data.get('version')!r}")
-        ws = cls(data.get("name", "Workspace"), seed=data.get("seed", 0))
+        clock = datetime.fromisoformat(data["clock"]) if data.get("clock") else CLOCK_START
+        ws = cls(data.get("name", "Workspace"), seed=data.get("seed", 0), clock=clock)
         for s in data["spaces"]:
             ws.spaces[s["id"]] = Space(s["id"], s["name"])
         for f in data["folders"]:
@@ -777,6 +838,51 @@ class Workspace:
     @classmethod
     def load(cls, path: str | Path) -> Workspace:
         return cls.from_json(Path(path).read_text(encoding="utf-8"))
+
+
+_FOLLOW_UPS = ("Follow up on", "Review", "Double-check", "Write notes for", "Ask about")
+
+
+def _one_day_of_work(ws: Workspace, project_id: str, rng: random.Random) -> dict[str, int]:
+    """One day in one project: complete, reopen, add and move a few tasks."""
+    table = ws.projects[project_id].tasks
+    states = table.completed_flags()
+    open_ids = [table.id_at(i) for i, done in enumerate(states) if not done]
+    done_ids = [table.id_at(i) for i, done in enumerate(states) if done]
+    # Completions outpace reopenings and additions, so the history trends upwards.
+    n_complete = min(len(open_ids), max(1, round(len(open_ids) * rng.uniform(0.03, 0.08))))
+    finishing = rng.sample(open_ids, n_complete)
+    reopening = rng.sample(done_ids, 1) if done_ids and rng.random() < 0.2 else []
+    for task_id in finishing:
+        ws.update_task(project_id, task_id, completed=True)
+    for task_id in reopening:
+        ws.update_task(project_id, task_id, completed=False)
+    added = 0
+    if rng.random() < 0.4:
+        parent = rng.choice(open_ids) if open_ids and rng.random() < 0.8 else None
+        about = "" if parent is None else " " + table.text_at(table.position(parent))[:40]
+        ws.add_task(project_id, f"{rng.choice(_FOLLOW_UPS)}{about}".strip(), parent)
+        added = 1
+    moved = _move_one(ws, project_id, rng) if rng.random() < 0.3 else 0
+    return {"completed": n_complete, "reopened": len(reopening), "added": added,
+            "moved": moved}
+
+
+def _move_one(ws: Workspace, project_id: str, rng: random.Random) -> int:
+    """Move one nested task (with its subtree) under another parent or to the top."""
+    table = ws.projects[project_id].tasks
+    nested = [i for i in range(len(table)) if table.depth_at(i) > 0]
+    if not nested:
+        return 0
+    i = rng.choice(nested)
+    end = table.subtree_end(i)
+    outside = [j for j in range(len(table)) if not i <= j < end]
+    target = rng.choice(outside) if outside and rng.random() < 0.85 else None
+    new_parent = None if target is None else table.id_at(target)
+    if new_parent == table.parent_at(i):
+        return 0
+    ws.update_task(project_id, table.id_at(i), parent_id=new_parent)
+    return 1
 
 
 def _project_json(p: Project) -> dict[str, Any]:

@@ -16,6 +16,7 @@ import struct
 import threading
 import time
 from collections.abc import Mapping
+from datetime import datetime
 from email.utils import formatdate
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -291,6 +292,18 @@ class Emulator:
     @rate_limit.setter
     def rate_limit(self, value: tuple[int, float] | None) -> None:
         self._bucket = None if value is None else TokenBucket(int(value[0]), float(value[1]))
+
+    # -- time ------------------------------------------------------------------
+
+    @property
+    def now(self) -> datetime:
+        """The workspace's clock (UTC): what "today" and "overdue" mean here."""
+        return self.workspace.clock
+
+    def advance(self, days: int = 1) -> dict[str, int]:
+        """Let ``days`` days of work happen in the served workspace; see
+        :meth:`Workspace.advance`. ``reset(workspace=True)`` turns the clock back."""
+        return self.workspace.advance(days)
 
     def reset(self, workspace: bool = False) -> None:
         """Clear faults, knobs, the request log and errors; ``workspace=True`` also
