@@ -1,107 +1,247 @@
 """The ``taskade-frames`` command: demo, emulator, quick looks, export.
 
 Reads the token from the environment only (``TASKADE_API_TOKEN``); with
-none, ``demo`` runs against the bundled emulator. Exit codes: 0 success,
-1 an API or data error, 2 bad arguments.
+none, ``demo`` runs against the bundled emulator. It behaves like a Unix
+tool: listings go to stdout in a chosen ``--format``, messages to stderr, a
+closed pipe ends it quietly, and the exit code says how it went (``EXIT_CODES``).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 from .client import TaskadeClient, _env_token
 from .errors import TaskadeError
 
-__all__ = ["main"]
+__all__ = ["EXIT_CODES", "main"]
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PARTIAL = 3
+EXIT_INTERRUPTED = 130  # 128 + SIGINT, what a shell reports for Ctrl-C
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports when the reader went away
+
+# Scripts and schedulers branch on these; the README's scheduling recipe quotes them.
+EXIT_CODES = {
+    EXIT_OK: "all good",
+    EXIT_FAILED: "failed: an API, network, data or write error; no snapshot was committed",
+    EXIT_USAGE: "bad arguments",
+    EXIT_PARTIAL: "partial: finished, but some resources failed to load (see the errors "
+    "table / dataset)",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C)",
+    EXIT_BROKEN_PIPE: "stdout was closed early (e.g. piped into head)",
+}
+
+FORMATS = ("table", "csv", "json", "parquet")
+
+
+class UsageError(ValueError):
+    """A combination of options that cannot work: exit code 2."""
+
+
+def _plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word if n == 1 else many or word + 's'}"
 
 
 @contextlib.contextmanager
-def _client_or_emulator(use_emulator: bool | None = None) -> Iterator[tuple[TaskadeClient, str]]:
-    """A client for Taskade when a token is set, else for a freshly started emulator."""
+def _client_or_emulator(
+    use_emulator: bool | None = None, advance_days: int = 0
+) -> Iterator[tuple[TaskadeClient, str]]:
+    """A client for Taskade when a token is set, else for a freshly started emulator
+    (moved ``advance_days`` days on, so repeated runs can build a history)."""
     if use_emulator is None:
         use_emulator = _env_token() is None
+    if advance_days and not use_emulator:
+        raise UsageError("--advance-days only applies to the bundled emulator (--emulator)")
     if use_emulator:
         from .emulator import Emulator
 
         with Emulator() as emu, TaskadeClient(emu.token, base_url=emu.base_url) as client:
+            if advance_days:
+                emu.advance(advance_days)
             yield client, f"the local emulator at {emu.base_url}"
     else:
         with TaskadeClient() as client:
             yield client, client.host
 
 
-def _table(df: Any, limit: int = 40) -> str:
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _cell(value: Any, width: int = 48) -> str:
     import pandas as pd
 
-    with pd.option_context("display.max_rows", limit, "display.width", 120,
-                           "display.max_colwidth", 48):
-        return df.to_string(index=False) if len(df) else "(none)"
+    text = "" if value is None or value is pd.NA else " ".join(str(value).split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _table(df: Any) -> str:
+    """Every row of ``df`` as aligned text: numbers to the right, text to the left."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    if not len(df):
+        return "(none)"
+    columns = []
+    for name in df.columns:
+        cells = [str(name), *(_cell(v) for v in df[name])]
+        width = max(map(len, cells))
+        right = is_numeric_dtype(df[name].dtype) and not is_bool_dtype(df[name].dtype)
+        columns.append([c.rjust(width) if right else c.ljust(width) for c in cells])
+    return "\n".join("  ".join(row).rstrip() for row in zip(*columns, strict=True))
+
+
+def _outline(tasks: Any) -> str:
+    """Tasks as an indented outline, left-aligned, two spaces per level."""
+    import pandas as pd
+
+    if not len(tasks):
+        return "(none)"
+    lines = ["done  share  task"]
+    done = tasks["completed"].fillna(False).astype(bool)
+    for depth, finished, share, text in zip(
+        tasks["depth"], done, tasks["share_done"], tasks["text"], strict=True
+    ):
+        pct = "" if pd.isna(share) else f"{share:.0%}"
+        indent = "  " * (0 if pd.isna(depth) else int(depth))
+        lines.append(f"{'[x]' if finished else '[ ]'}  {pct:>5}  {indent}{_cell(text, 100)}")
+    return "\n".join(lines)
+
+
+def _emit(df: Any, args: argparse.Namespace, table: Callable[[Any], str] = _table) -> None:
+    """Write ``df`` in ``args.format`` to ``args.output`` or stdout.
+
+    Parquet is binary: it goes to ``--output`` or to a redirected stdout, never to a
+    terminal. A file is written next to its target and renamed, so a failed run never
+    leaves half a file.
+    """
+    fmt, output = args.format, args.output
+    if fmt == "parquet" and output is None and sys.stdout.isatty():
+        raise UsageError("parquet is binary: pass --output FILE or redirect stdout")
+    if fmt == "parquet":
+        import io
+
+        buffer = io.BytesIO()
+        df.to_parquet(buffer, index=False)
+        data: bytes | str = buffer.getvalue()
+    elif fmt == "csv":
+        data = df.to_csv(index=False)
+    elif fmt == "json":
+        data = df.to_json(orient="records", date_format="iso", force_ascii=False) + "\n"
+    else:
+        data = table(df) + "\n"
+    if output is None:
+        if isinstance(data, bytes):
+            sys.stdout.flush()
+            sys.stdout.buffer.write(data)
+            sys.stdout.buffer.flush()
+        else:
+            sys.stdout.write(data)
+        return
+    target = Path(output)
+    partial = target.with_name(f".{target.name}.partial-{os.getpid()}")
+    try:
+        if isinstance(data, bytes):
+            partial.write_bytes(data)
+        else:
+            partial.write_text(data, encoding="utf-8")
+        os.replace(partial, target)
+    finally:
+        partial.unlink(missing_ok=True)
+
+
+def _limited(df: Any, limit: int | None) -> Any:
+    return df if limit is None else df.head(limit)
+
+
+def _note(text: str, args: argparse.Namespace) -> None:
+    """A line for people after a table (on stderr when the table went to a file);
+    the formats for scripts get their data and nothing else."""
+    if args.format == "table":
+        print(text, file=sys.stdout if args.output is None else sys.stderr)
+
+
+# -- commands --------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .loaders import load_spaces
     from .space import load_space
 
+    failed = 0
     # The demo is the one command that falls back to the emulator by itself.
-    with _client_or_emulator(args.emulator or None) as (client, where):
+    with _client_or_emulator(args.emulator or None, args.advance_days) as (client, where):
         print(f"taskade_frames demo against {where}\n")
         spaces = load_spaces(client)
-        print(f"{len(spaces)} spaces")
+        print(_plural(len(spaces), "space"))
         for space_id, name in zip(spaces["id"], spaces["name"], strict=True):
             space = load_space(space_id, client, progress=not args.quiet)
-            print(f"\n== {name} ({space_id}): {len(space.projects)} projects, "
-                  f"{len(space.tasks)} tasks, {len(space.agents)} agents, "
-                  f"{len(space.members)} memberships, {len(space.errors)} errors")
+            failed += len(space.errors)
+            counts = ", ".join(
+                [
+                    _plural(len(space.projects), "project"),
+                    _plural(len(space.tasks), "task"),
+                    _plural(len(space.agents), "agent"),
+                    _plural(len(space.members), "membership"),
+                    _plural(len(space.errors), "error"),
+                ]
+            )
+            print(f"\n== {name} ({space_id}): {counts}")
             summary = space.completion()
             summary["share_completed"] = (summary["share_completed"] * 100).round(1)
-            print(_table(summary.rename(columns={"share_completed": "% done"})
-                         .drop(columns=["project_id"])))
-    return 0
+            print(
+                _table(
+                    summary.rename(columns={"share_completed": "% done"}).drop(
+                        columns=["project_id"]
+                    )
+                )
+            )
+    return EXIT_PARTIAL if failed else EXIT_OK
 
 
 def cmd_emulator(args: argparse.Namespace) -> int:
-    from .emulator import cli_main
+    from .emulator import cli_serve
 
-    argv = ["--port", str(args.port)]
-    if args.data:
-        argv += ["--data", args.data]
-    if args.token:
-        argv += ["--token", args.token]
-    return int(cli_main(argv + list(args.extra)) or 0)
+    return int(cli_serve(args) or 0)
 
 
 def cmd_spaces(args: argparse.Namespace) -> int:
     from .loaders import load_spaces
 
-    with _client_or_emulator(args.emulator) as (client, _):
-        print(_table(load_spaces(client)))
-    return 0
+    with _client_or_emulator(args.emulator, args.advance_days) as (client, _):
+        _emit(_limited(load_spaces(client), args.limit), args)
+    return EXIT_OK
 
 
 def cmd_projects(args: argparse.Namespace) -> int:
     from .loaders import load_projects
 
-    with _client_or_emulator(args.emulator) as (client, _):
-        print(_table(load_projects(args.space, client)))
-    return 0
+    with _client_or_emulator(args.emulator, args.advance_days) as (client, _):
+        _emit(_limited(load_projects(args.space, client), args.limit), args)
+    return EXIT_OK
 
 
 def cmd_tasks(args: argparse.Namespace) -> int:
     from .loaders import load_tasks
 
-    with _client_or_emulator(args.emulator) as (client, _):
+    with _client_or_emulator(args.emulator, args.advance_days) as (client, _):
         df = load_tasks(args.project, client)
-        cols = ["depth", "completed", "text", "n_children", "share_done"]
-        view = df[cols].copy()
-        view["text"] = ["  " * int(d) + str(t) for d, t in zip(df["depth"], df["text"],
-                                                                strict=True)]
-        print(_table(view, limit=args.limit))
-        print(f"\n{len(df)} tasks, {int(df['completed'].sum())} completed")
-    return 0
+    shown = _limited(df, args.limit)
+    _emit(shown, args, table=_outline)
+    done = int(df["completed"].sum())
+    head = (
+        f"{len(shown)} of {len(df)} tasks shown"
+        if len(shown) < len(df)
+        else _plural(len(df), "task")
+    )
+    _note(f"\n{head}, {done} completed", args)
+    return EXIT_OK
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -110,28 +250,82 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     # Like every non-demo command, no token means an error, never a silent export of
     # the emulator's sample data; --emulator has to be asked for.
-    with _client_or_emulator(args.emulator) as (client, where):
+    with _client_or_emulator(args.emulator, args.advance_days) as (client, where):
         try:
             if args.all:
                 result = export_all(args.out, client, progress=not args.quiet)
             else:
-                result = export_space(args.space, client=client, out=args.out,
-                                      progress=not args.quiet)
+                result = export_space(
+                    args.space, client=client, out=args.out, progress=not args.quiet
+                )
         except (NotFoundError, PermissionDeniedError) as exc:
-            print(f"error: space {args.space!r} is unknown or not visible with this token "
-                  f"({exc})", file=sys.stderr)
-            return 1
-    print(f"snapshot {result.snapshot}: {len(result.spaces)} space(s) from {where} "
-          f"in {result.seconds:.1f} s")
+            print(
+                f"error: space {args.space!r} is unknown or not visible with this token ({exc})",
+                file=sys.stderr,
+            )
+            return EXIT_FAILED
+    print(
+        f"snapshot {result.snapshot}: {len(result.spaces)} space(s) from {where} "
+        f"in {result.seconds:.1f} s"
+    )
     print(_table(result.summary()))
     print(f"errors: {len(result.errors)}")
+    print(
+        f"written to {result.out}/<entity>/snapshot={result.snapshot}/ "
+        f"(committed by {result.manifest})"
+    )
     if len(result.errors):
-        print(_table(result.errors[["resource", "id", "status", "error"]], limit=20))
-        print(f"warning: {len(result.errors)} resource(s) failed to load; they are listed "
-              "in the errors dataset", file=sys.stderr)
-    print(f"written to {result.out}/<entity>/snapshot={result.snapshot}/ "
-          f"(committed by {result.manifest})")
-    return 0
+        print(_table(result.errors[["resource", "id", "status", "error"]].head(20)))
+        print(
+            f"warning: {len(result.errors)} resource(s) failed to load; they are listed "
+            "in the errors dataset (exit code 3: partial)",
+            file=sys.stderr,
+        )
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def _non_negative(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {text}")
+    return value
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("taskade-frames")
+    except PackageNotFoundError:  # run from a source tree that was never installed
+        from . import __version__
+
+        return __version__
+
+
+def _epilog() -> str:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.items())
+    return f"exit codes:\n{codes}"
+
+
+def _add_listing_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="table",
+        help="table for people (default); csv, json (an array of records) or "
+        "parquet for scripts. parquet needs --output FILE or a redirected stdout",
+    )
+    p.add_argument(
+        "--output",
+        "-o",
+        metavar="FILE",
+        help="write to FILE (replaced only once complete) instead of stdout",
+    )
+    p.add_argument("--limit", type=_non_negative, metavar="N", help="at most N rows (default: all)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -140,35 +334,47 @@ def build_parser() -> argparse.ArgumentParser:
         description="Taskade workspaces as pandas DataFrames. The token is read from "
         "the TASKADE_API_TOKEN environment variable (never pass it on the command line); "
         "`demo` runs against the bundled emulator when none is set.",
+        epilog=_epilog(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     def add(name: str, fn: Any, help: str) -> argparse.ArgumentParser:
-        p = sub.add_parser(name, help=help, description=help)
+        p = sub.add_parser(
+            name,
+            help=help,
+            description=help,
+            epilog=_epilog(),
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         p.set_defaults(fn=fn)
-        p.add_argument("--emulator", action="store_true",
-                       help="run against the bundled emulator instead of Taskade")
+        p.add_argument(
+            "--emulator",
+            action="store_true",
+            help="run against the bundled emulator instead of Taskade",
+        )
+        p.add_argument(
+            "--advance-days",
+            type=_non_negative,
+            default=0,
+            metavar="N",
+            help="with --emulator: let N days of seeded work happen first",
+        )
         return p
 
     p = add("demo", cmd_demo, "load every sample space and print completion per project")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
-    p = sub.add_parser("emulator", help="serve the local v2 API emulator",
-                       description="Serve the v2 API emulator on loopback until Ctrl-C.")
-    p.set_defaults(fn=cmd_emulator)
-    p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--data", help="workspace JSON file (default: data_samples/workspace.json)")
-    p.add_argument("--token", help="token the emulator accepts: a local, non-secret value "
-                   "(default 'emulator-token'). Clients read theirs from the TASKADE_API_TOKEN "
-                   "environment variable; never put a real token on a command line")
-    p.add_argument("extra", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    _add_emulator_command(sub)
 
-    add("spaces", cmd_spaces, "list spaces")
+    _add_listing_options(add("spaces", cmd_spaces, "list spaces"))
     p = add("projects", cmd_projects, "list projects of a space")
     p.add_argument("--space", required=True, help="space id")
-    p = add("tasks", cmd_tasks, "show the task tree of a project")
+    _add_listing_options(p)
+    p = add("tasks", cmd_tasks, "show the task tree of a project as an outline")
     p.add_argument("--project", required=True, help="project id")
-    p.add_argument("--limit", type=int, default=60, help="rows to print")
+    _add_listing_options(p)
     p = add("export", cmd_export, "write a parquet snapshot of one space or all spaces")
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--space", help="space id")
@@ -178,19 +384,48 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_emulator_command(sub: Any) -> None:
+    """The emulator's own options, from its own parser definition (one source)."""
+    from .emulator import add_cli_arguments
+
+    p = sub.add_parser(
+        "emulator",
+        help="serve the local v2 API emulator",
+        description="Serve the v2 API emulator on loopback until Ctrl-C.",
+    )
+    add_cli_arguments(p)
+    p.set_defaults(fn=cmd_emulator)
+
+
+def _quiet_stdout() -> None:
+    """Point stdout at /dev/null so the interpreter's final flush cannot fail again."""
+    with contextlib.suppress(OSError, ValueError, AttributeError):
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
-        return int(args.fn(args) or 0)
+        code = int(args.fn(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
+        return code
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except TaskadeError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        return 130
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,14 +6,16 @@ import doctest
 import importlib
 import json
 import time
+from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from taskade_frames import emulator
 from taskade_frames.emulator import TaskTable, Workspace, sample_workspace, synthetic_workspace
 from taskade_frames.emulator._markdown import parse_outline, render_outline
+from taskade_frames.emulator._model import CLOCK_START
 from taskade_frames.emulator._sample_workspace import SAMPLE_FILE, build_sample
 
 
@@ -222,3 +224,121 @@ def test_encoded_pages_equal_the_records(rows):
 def test_docstring_examples_run(module):
     imported = importlib.import_module(f"taskade_frames.emulator.{module}")
     assert doctest.testmod(imported).failed == 0
+
+
+# -- the clock and advance() ----------------------------------------------------------------
+
+
+def _snapshot(ws: Workspace) -> dict[str, list[dict]]:
+    return {pid: ws.tasks(pid) for pid in ws.projects}
+
+
+def test_the_clock_starts_at_a_fixed_time_and_advance_moves_it_a_day_at_a_time():
+    ws = sample_workspace()
+    start = ws.clock
+
+    ws.advance(days=3)
+
+    assert start == CLOCK_START and start.tzinfo is not None
+    assert ws.clock - start == timedelta(days=3)
+    assert ws.advance(days=0) == dict.fromkeys(("completed", "reopened", "added", "moved"), 0)
+    assert ws.clock - start == timedelta(days=3)
+
+
+def test_advance_is_deterministic_however_the_days_are_split():
+    one, two, other_seed = sample_workspace(), sample_workspace(), sample_workspace()
+    other_seed.seed = "another"
+
+    one.advance(days=3)
+    two.advance(days=1)
+    two.advance(days=2)
+    other_seed.advance(days=3)
+
+    assert one.to_json() == two.to_json()
+    assert _snapshot(one) != _snapshot(other_seed)
+
+
+def test_advance_completes_reopens_adds_and_moves_tasks_as_it_reports():
+    ws = sample_workspace()
+    before = _snapshot(ws)
+    done_before = sum(p.tasks.completed_count() for p in ws.projects.values())
+    tasks_before = sum(len(p.tasks) for p in ws.projects.values())
+
+    changes = ws.advance(days=5)
+
+    done_after = sum(p.tasks.completed_count() for p in ws.projects.values())
+    tasks_after = sum(len(p.tasks) for p in ws.projects.values())
+    assert all(n > 0 for n in changes.values()), changes
+    assert done_after - done_before == changes["completed"] - changes["reopened"]
+    assert tasks_after - tasks_before == changes["added"]
+    parents_before = {t["id"]: t.get("parentId") for ts in before.values() for t in ts}
+    moved = sum(1 for pid in ws.projects for t in ws.tasks(pid)
+                if t["id"] in parents_before and t.get("parentId") != parents_before[t["id"]])
+    assert 0 < moved <= changes["moved"]  # a later move can put a task back
+    for pid in ws.projects:
+        _assert_document_order(ws.tasks(pid))
+
+
+def test_completion_trends_upwards_day_after_day():
+    ws = sample_workspace()
+    shares = []
+    for _ in range(4):
+        done = sum(p.tasks.completed_count() for p in ws.projects.values())
+        shares.append(done / sum(len(p.tasks) for p in ws.projects.values()))
+        ws.advance(days=1)
+    assert shares == sorted(shares) and shares[-1] > shares[0] + 0.03, shares
+
+
+@pytest.mark.parametrize("days", [1.5, "2", True, None])
+def test_advance_takes_whole_days_only(days):
+    with pytest.raises(TypeError, match="days must be an int"):
+        Workspace().advance(days)
+
+
+def test_advance_refuses_going_back_in_time():
+    ws = Workspace()
+    with pytest.raises(ValueError, match="0 or more"):
+        ws.advance(-1)
+    assert ws.clock == CLOCK_START
+
+
+def test_the_clock_survives_json_and_copies_and_must_be_timezone_aware():
+    ws = sample_workspace()
+    ws.advance(2)
+
+    assert Workspace.from_json(json.dumps(ws.to_json())).clock == ws.clock
+    assert ws.copy().clock == ws.clock
+    with pytest.raises(ValueError, match="timezone-aware"):
+        Workspace(clock=datetime(2025, 1, 1))
+
+
+def test_advance_works_on_a_large_synthetic_project_with_sequential_ids():
+    ws = synthetic_workspace(3, projects=1, tasks_per_project=5_000)
+    (project,) = ws.projects
+
+    changes = ws.advance(days=2)
+
+    table = ws.projects[project].tasks
+    assert len(table) == 5_000 + changes["added"]
+    assert all(t in table for t in (table.id_at(i) for i in range(len(table))))
+    _assert_document_order(ws.tasks(project))
+
+
+@settings(max_examples=30, deadline=None)
+@given(shape=st.lists(st.integers(0, 3), min_size=1, max_size=25),
+       done=st.lists(st.booleans(), min_size=25, max_size=25), days=st.integers(0, 4))
+def test_advance_keeps_any_outline_well_formed(shape, done, days):
+    ws = Workspace("h")
+    project = ws.add_project(ws.add_space("S"), "P")
+    depths = [0]
+    for d in shape[1:]:
+        depths.append(min(d, depths[-1] + 1))
+    ws.add_outline(project, [(d, f"t{i}", done[i]) for i, d in enumerate(depths)])
+    total, completed = len(depths), ws.projects[project].tasks.completed_count()
+
+    changes = ws.advance(days)
+
+    table = ws.projects[project].tasks
+    assert len(table) == total + changes["added"]
+    assert table.completed_count() == completed + changes["completed"] - changes["reopened"]
+    _assert_document_order(ws.tasks(project))
