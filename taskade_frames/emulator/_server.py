@@ -31,7 +31,6 @@ from ._faults import Faults, TokenBucket
 from ._model import Workspace
 from ._ops import OPERATIONS, ApiError, Context, EncodedItems, change_workspace, error_envelope
 from ._sample_workspace import sample_workspace
-from ._task_details import SAMPLE_NOW
 
 DEFAULT_TOKEN = "emulator-token"
 SCOPES = ("folder", "space", "both")
@@ -203,9 +202,6 @@ class Emulator:
             workspace = Workspace.load(data) if data is not None else sample_workspace()
         self.workspace = workspace
         self._original = workspace.copy()
-        # The emulator's "now": the sample's due dates are laid out around it, so
-        # "overdue" means the same on every run (a UTC datetime).
-        self.now = SAMPLE_NOW
         self.token = token
         self.host = host
         self._port = port
@@ -297,7 +293,9 @@ class Emulator:
 
     @property
     def now(self) -> datetime:
-        """The workspace's clock (UTC): what "today" and "overdue" mean here."""
+        """The workspace's clock (UTC): what "today" and "overdue" mean here. The
+        sample's due dates are laid out around its start, so "overdue" means the same
+        on every run until :meth:`advance` moves it."""
         return self.workspace.clock
 
     def advance(self, days: int = 1) -> dict[str, int]:

@@ -10,12 +10,12 @@ period. Every field of a project gets values of its type.
 from __future__ import annotations
 
 import random
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from typing import Any
 
-from ._model import Workspace
+from ._model import CLOCK_START, Workspace
 
-SAMPLE_NOW = datetime(2025, 8, 8, 9, 0, tzinfo=timezone.utc)
+SAMPLE_NOW = CLOCK_START  # the workspace clock's start, which advance() moves on
 
 _ZONES = ("Europe/Berlin", "America/New_York", "Asia/Singapore", "Europe/Lisbon", "UTC")
 _PERIODS = ("P1D", "P3D", "P1W", "PT4H")
