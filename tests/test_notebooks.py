@@ -9,6 +9,7 @@ stripped: no outputs, no execution counts.
 from __future__ import annotations
 
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -79,6 +80,10 @@ def test_notebook_runs_without_a_token(name, kernel_env):
         assert text.count("image/png") >= 3
     if name == "02_export_snapshots.ipynb":
         assert "completed" in text and text.count("image/png") >= 1
+        # A history worth plotting: four snapshots, and the share completed rises.
+        trend = re.search(r"share completed: ([\d.]+)% -> ([\d.]+)% over (\d+) snapshots", text)
+        assert trend, "notebook 02 prints no completion trend"
+        assert float(trend[2]) > float(trend[1]) and int(trend[3]) == 4, trend[0]
     if name == "03_prompt_agents.ipynb":
         assert "[Emulator canned reply]" in text
         assert "Out of credits:" in text
