@@ -97,10 +97,10 @@ def serve(args: argparse.Namespace, *, ready: threading.Event | None = None,
         print(f"  base URL: {emu.base_url}", flush=True)
         print(f"  token:    {emu.token}  (send 'Authorization: Bearer <token>')", flush=True)
         print(f"  clock:    {_when(emu)}", flush=True)
-        print("Press Ctrl-C to stop.", flush=True)
-        if ready is not None:
-            ready.set()
-        try:
+        try:  # from the moment it says so, Ctrl-C stops it the documented way
+            print("Press Ctrl-C to stop.", flush=True)
+            if ready is not None:
+                ready.set()
             _wait(emu, stop, args.advance_every)
         except KeyboardInterrupt:
             print("\nstopped", flush=True)
