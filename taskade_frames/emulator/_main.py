@@ -119,8 +119,8 @@ def _wait(emu: Emulator, stop: threading.Event, every: float | None) -> None:
         timeout = 0.5 if due is None else min(0.5, max(0.0, due - time.monotonic()))
         if stop.wait(timeout):
             return
-        if due is not None and time.monotonic() >= due:
+        if due is not None and every is not None and time.monotonic() >= due:
             changes = emu.advance(1)
             print(f"  clock:    {_when(emu)}: " + ", ".join(f"{n} {what}" for what, n
                                                           in changes.items()), flush=True)
-            due += every  # type: ignore[operator]
+            due += every
