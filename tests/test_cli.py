@@ -259,3 +259,34 @@ def test_ctrl_c_exits_130_without_a_traceback():
     assert proc.returncode == cli.EXIT_INTERRUPTED == 130, err
     assert b"Traceback" not in err and b"interrupted" in err
     assert FAKE_TOKEN.encode() not in out + err
+
+
+# -- pure pieces ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("n", "text"), [(0, "0 agents"), (1, "1 agent"), (2, "2 agents")])
+def test_plurals(n, text):
+    assert cli._plural(n, "agent") == text
+
+
+def test_tables_align_numbers_right_and_text_left():
+    df = pd.DataFrame({"name": ["a", "longer name", None], "tasks": [5, 1000, 7]})
+    df["name"] = df["name"].astype("string")
+    df["tasks"] = df["tasks"].astype("Int64")
+
+    lines = cli._table(df).splitlines()
+
+    assert lines == ["name         tasks",
+                     "a                5",
+                     "longer name   1000",
+                     "                 7"]
+    assert cli._table(df.iloc[0:0]) == "(none)"
+
+
+def test_an_unwritable_output_file_fails_with_exit_1_and_leaves_nothing(env, tmp_path, capsys):
+    target = tmp_path / "missing-folder" / "spaces.csv"
+
+    code = main(["spaces", "--format", "csv", "--output", str(target)])
+
+    assert code == 1 and "error:" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
