@@ -1,0 +1,182 @@
+"""Typed page decoding gives exactly what the plain path gives, or steps aside.
+
+The plain path is the reference: ``json.loads`` of the page, then the loaders'
+conversion of the items. For any page, the typed decoder either returns the
+same columns and keys, or None (the page then takes the plain path). Pages are
+drawn with extra fields, nulls, missing fields, wrong types, lone surrogates,
+duplicate ids and duplicate keys inside one object, and are encoded both the
+way a JavaScript server does (``\\uXXXX`` escapes) and as raw UTF-8.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from taskade_frames.decoding import PageDecoder, TypedPage, concat_columns
+
+FIELDS = {
+    "id": ("id", "string"),
+    "text": ("text", "string"),
+    "parent_id": ("parentId", "string"),
+    "completed": ("completed", "bool"),
+}
+ARROW = {"string": pa.large_string(), "bool": pa.bool_(), "int": pa.int64()}
+DECODE = PageDecoder(FIELDS, key="id")
+
+
+def plain(content: bytes) -> tuple[dict[str, pa.Array], list[Any]] | None:
+    """The reference: decode to dicts, then one Arrow array per column; None if it cannot."""
+    try:
+        payload = json.loads(content)
+        items = payload["items"]
+        if payload.get("ok") is not True or not isinstance(items, list):
+            return None
+        if not all(isinstance(it, dict) and isinstance(it.get("id"), str) for it in items):
+            return None
+        columns = {
+            column: pa.array([it.get(api) for it in items], type=ARROW[kind])
+            for column, (api, kind) in FIELDS.items()
+        }
+    except (ValueError, KeyError, TypeError, UnicodeEncodeError, pa.ArrowException):
+        return None
+    return columns, [it["id"] for it in items]
+
+
+# -- random pages ------------------------------------------------------------------------
+
+texts = st.text(max_size=12) | st.sampled_from(["\ud800", "a\udfffb", "🙂", "", "\x00"])
+scalars = st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.floats() | texts
+values = st.recursive(
+    scalars,
+    lambda kids: (
+        st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=4), kids, max_size=3)
+    ),
+    max_leaves=6,
+)
+ids = st.sampled_from(["t1", "t2", "t3", "007", "\ud800"]) | st.text(min_size=1, max_size=8)
+
+
+@st.composite
+def items(draw: st.DrawFn) -> Any:
+    if draw(st.integers(0, 19)) == 0:  # now and then not an object at all
+        return draw(scalars)
+    item: dict[str, Any] = {}
+    wrong = draw(st.integers(0, 7)) == 0  # now and then a value of another type
+    for api, kind in [
+        ("id", "string"),
+        ("text", "string"),
+        ("parentId", "string"),
+        ("completed", "bool"),
+    ]:
+        if draw(st.integers(0, 4)) == 0 and api != "id":
+            continue  # missing
+        if wrong and draw(st.booleans()):
+            item[api] = draw(values)
+        elif kind == "bool":
+            item[api] = draw(st.none() | st.booleans())
+        else:
+            item[api] = draw(ids if api != "text" else st.none() | texts)
+    for name in draw(st.lists(st.text(max_size=6), max_size=2)):
+        item.setdefault(name, draw(values))  # extra fields, of any shape
+    return item
+
+
+@st.composite
+def pages(draw: st.DrawFn) -> bytes:
+    body = {
+        "ok": draw(st.sampled_from([True, True, True, False, 1])),
+        "items": draw(st.lists(items(), max_size=8)),
+    }
+    if draw(st.integers(0, 9)) == 0:
+        body["nextCursor"] = draw(values)
+    # \uXXXX escapes as the emulator and JavaScript servers send, or raw UTF-8.
+    text = json.dumps(body, ensure_ascii=draw(st.booleans()))
+    if draw(st.integers(0, 9)) == 0 and body["items"] and isinstance(body["items"][0], dict):
+        # The same key twice in one object: JSON decoders keep the last one.
+        text = text.replace('"items": [{', '"items": [{"id": "shadowed", ', 1)
+    return text.encode("utf-8", "surrogatepass")
+
+
+@settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(content=pages())
+def test_typed_decoding_gives_the_plain_result_or_steps_aside(content):
+    reference = plain(content)
+    typed = DECODE(content)
+    if typed is None:
+        return  # the plain path takes the page: equal by construction
+    assert reference is not None, f"typed decoding took a page the plain path refuses: {content!r}"
+    page = typed["items"]
+    assert isinstance(page, TypedPage)
+    columns, keys = reference
+    assert page.keys == keys
+    assert list(page.columns) == list(columns)
+    for name, arr in columns.items():
+        assert page.columns[name].equals(arr), name
+
+
+def test_a_clean_page_takes_the_typed_path():
+    content = json.dumps(
+        {
+            "ok": True,
+            "items": [
+                {"id": "a", "text": "x", "completed": False, "extra": {"deep": [1, None]}},
+                {"id": "b", "text": None, "parentId": "a", "completed": True, "more": 1e308},
+                {"id": "c"},
+            ],
+        }
+    ).encode()
+    page = DECODE(content)["items"]
+    assert page.keys == ["a", "b", "c"]
+    assert page.columns["parent_id"].to_pylist() == [None, "a", None]
+    assert page.columns["completed"].to_pylist() == [False, True, None]
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b'{"ok":true,"items":[{"id":"a","text":"x\\ud800"}]}',  # lone surrogate
+        b'{"ok":true,"items":[null]}',  # null item: counted by the plain path
+        b'{"ok":true,"items":[{"id":5}]}',  # an id sent as a number
+        b'{"ok":true,"items":[{"text":"no id"}]}',
+        b'{"ok":true,"items":[{"id":"a","completed":1}]}',
+        b'{"ok":false,"code":"not_found","message":"gone"}',
+        b'{"ok":true,"items":[{"id":"a","x":NaN}]}',  # Python's json reads NaN
+        b'\xef\xbb\xbf{"ok":true,"items":[]}',  # a byte-order mark
+        b'{"ok":true,"items":[{"id":"a"}]',  # cut short
+        b"<html>502</html>",
+    ],
+)
+def test_pages_outside_the_typed_shape_take_the_plain_path(content):
+    assert DECODE(content) is None
+
+
+def test_take_keeps_the_rows_asked_for_in_order():
+    content = b'{"ok":true,"items":[{"id":"a"},{"id":"b","completed":true},{"id":"c"}]}'
+    page = DECODE(content)["items"].take([2, 1])
+    assert page.keys == ["c", "b"]
+    assert page.columns["completed"].to_pylist() == [None, True]
+    assert len(page.take([])) == 0
+
+
+def test_concat_columns_joins_pages_and_types_an_empty_listing():
+    pages_ = [
+        DECODE(b'{"ok":true,"items":[{"id":"a"}]}')["items"].columns,
+        DECODE(b'{"ok":true,"items":[{"id":"b","completed":false}]}')["items"].columns,
+    ]
+    kinds = {name: kind for name, (_, kind) in FIELDS.items()}
+    joined = concat_columns(pages_, kinds)
+    assert joined["id"].to_pylist() == ["a", "b"]
+    assert joined["completed"].to_pylist() == [None, False]
+    empty = concat_columns([], kinds)
+    assert len(empty["id"]) == 0 and empty["completed"].type == pa.bool_()
+
+
+def test_kinds_without_a_typed_decoding_are_refused():
+    with pytest.raises(ValueError, match="timestamp"):
+        PageDecoder({"at": ("at", "timestamp")})
