@@ -260,8 +260,12 @@ class Transport:
     def close(self) -> None:
         self._session.close()
 
-    def post(self, operation: str, body: dict[str, Any]) -> dict:
-        """One attempt: POST, then decode. Raises a typed error on any failure."""
+    def post(self, operation: str, body: dict[str, Any], decode=None) -> dict:
+        """One attempt: POST, then decode. Raises a typed error on any failure.
+
+        ``decode`` may take a 2xx body first (typed page decoding); when it
+        returns None the body is decoded and checked as usual.
+        """
         url = f"{self.base_url}/{operation}"
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         started = time.perf_counter()
@@ -279,6 +283,10 @@ class Transport:
         elapsed = time.perf_counter() - started
         log.debug("POST %s -> %s (%d bytes, %.3fs)", operation, resp.status_code, len(content),
                   elapsed)
+        if decode is not None and 200 <= resp.status_code < 300:
+            fast = decode(content)
+            if fast is not None:
+                return fast
         return self._decode(operation, resp.status_code, resp.headers, content)
 
     def _host(self) -> str:

@@ -22,7 +22,7 @@ from . import paging
 from ._http import RateLimiter, RetryPolicy, Transport, check_base_url, retry_delay
 from .errors import ConfigurationError, TaskadeError, register_secret
 from .operations import Operation, operation
-from .paging import Listing, ListingReport, Pager
+from .paging import Decode, Listing, ListingReport, Pager
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -164,17 +164,21 @@ class TaskadeClient:
         payload.pop("ok", None)
         return payload
 
-    def send(self, op: Operation, body: dict[str, Any]) -> dict[str, Any]:
+    def send(self, op: Operation, body: dict[str, Any], decode: Decode | None = None
+             ) -> dict[str, Any]:
         """Send one operation with retries and the rate limit; return the whole envelope.
 
         The layer under ``call()`` and the pager: the envelope keeps ``ok``.
+        ``decode`` is offered a 2xx body first (``decoding.PageDecoder``); when
+        it returns None, the body is decoded and checked as always.
         """
         attempt = 0
         while True:
             if self.limiter is not None:
                 self.limiter.acquire()
             try:
-                payload = self._transport.post(op.name, body)
+                payload = (self._transport.post(op.name, body, decode=decode) if decode
+                           else self._transport.post(op.name, body))
             except TaskadeError as exc:
                 self._count(exc)
                 attempt += 1
@@ -202,7 +206,9 @@ class TaskadeClient:
 
     # -- listings ----------------------------------------------------------
 
-    def paginate(self, operation_name: str, /, **body: Any) -> Pager:
+    def paginate(
+        self, operation_name: str, /, *, decode: Decode | None = None, **body: Any
+    ) -> Pager:
         """Walk every page of a list operation; iterate the result for items.
 
         The returned ``Pager`` fills ``.report`` as it goes. Pages shorter than
@@ -211,8 +217,11 @@ class TaskadeClient:
         >>> pager = client.paginate("listTasks", projectId="abc")  # doctest: +SKIP
         >>> tasks = list(pager); pager.report.stop_reason  # doctest: +SKIP
         'empty page'
+
+        ``decode`` (a ``decoding.PageDecoder``) turns clean pages straight into
+        columns; the pager then yields ``TypedPage`` objects for them.
         """
-        return paging.paginate(self, operation(operation_name), body)
+        return paging.paginate(self, operation(operation_name), body, decode=decode)
 
     def fetch_all(self, operation_name: str, /, **body: Any) -> Listing:
         """Every item of a list operation, and the report that proves it complete.

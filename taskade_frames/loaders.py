@@ -8,6 +8,7 @@ token). Loaders never see an HTTP response, only dicts.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
@@ -21,6 +22,7 @@ import pandas as pd
 
 from . import schemas
 from .client import ListingReport, TaskadeClient
+from .decoding import PageDecoder, TypedPage, concat_columns
 from .errors import InvalidResponseError
 from .trees import add_tree_columns
 
@@ -296,24 +298,32 @@ def load_tasks(
     """
     project_id = _require("project_id", project_id)
     client = client or default_client()
-    pager = client.paginate("listTasks", projectId=project_id)
     fields = {"id": ("id", "string"), "text": ("text", "string"),
               "parent_id": ("parentId", "string"), "completed": ("completed", "bool")}
-    chunks: dict[str, list[Any]] = {name: [] for name in fields}
+    pager = client.paginate("listTasks", projectId=project_id, decode=_task_decoder())
+    pages = []
     # Each page becomes Arrow columns as it arrives, so no list of a million
-    # dicts or Python strings is ever held. (Converting on a second thread
-    # while the next page is fetched was measured slower: the GIL hands the
-    # fetching thread its answer late, page after page.)
+    # dicts or Python strings is ever held: a clean page is decoded straight
+    # into columns (TypedPage), any other takes the plain path.
     for page in pager.pages():
-        for name, (key, kind) in fields.items():
-            chunks[name].append(_arrow_column([t.get(key) for t in page], kind, pager.report))
-    cols = {name: _concat_chunks(parts, fields[name][1]) for name, parts in chunks.items()}
+        if isinstance(page, TypedPage):
+            pages.append(page.columns)
+        else:
+            pages.append({name: _arrow_column([t.get(key) for t in page], kind, pager.report)
+                          for name, (key, kind) in fields.items()})
+    cols = concat_columns(pages, {name: kind for name, (_, kind) in fields.items()})
     n = len(cols["id"])
     df = _build("tasks", "listTasks", cols, n, {"project_id": project_id}, pager.report,
                 given_only=tree)
     # The tree adds its columns with the declared dtypes; coerce only checks.
     df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
     return _provenance(df, client, "listTasks", {"project_id": project_id}, [pager.report])
+
+
+@functools.lru_cache(maxsize=1)
+def _task_decoder() -> PageDecoder:
+    return PageDecoder({"id": ("id", "string"), "text": ("text", "string"),
+                        "parent_id": ("parentId", "string"), "completed": ("completed", "bool")})
 
 
 def _arrow_column(values: list[Any], kind: str, report: ListingReport) -> Any:
@@ -338,14 +348,6 @@ def _arrow_column(values: list[Any], kind: str, report: ListingReport) -> Any:
 
 def _text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-
-
-def _concat_chunks(parts: list[Any], kind: str) -> Any:
-    import pyarrow as pa
-
-    arrow_type = schemas.arrow_type(kind)
-    return pa.chunked_array(parts, type=arrow_type).combine_chunks() if parts else \
-        pa.array([], type=arrow_type)
 
 
 def load_conversations(

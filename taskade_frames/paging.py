@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
 
+from .decoding import TypedPage
 from .errors import (
     BadRequestError,
     InvalidResponseError,
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_RELISTS",
     "PAGINATORS",
     "CursorAfterLastId",
+    "Decode",
     "Listing",
     "ListingReport",
     "PageNumber",
@@ -91,13 +93,19 @@ class Listing:
     report: ListingReport
 
 
+# Offered a 2xx body before the plain decode: an envelope, or None for the plain path.
+Decode = Callable[[bytes], "dict[str, Any] | None"]
+
+
 class PageSource(Protocol):
     """What the pager needs from a client (``TaskadeClient`` is one)."""
 
     max_pages: int
     listing_deadline: float | None
 
-    def send(self, op: Operation, body: dict[str, Any]) -> dict[str, Any]: ...
+    def send(
+        self, op: Operation, body: dict[str, Any], decode: Decode | None = None
+    ) -> dict[str, Any]: ...
     def page_limit(self, op: Operation) -> int: ...
     def learn_limit(self, op: Operation, limit: int) -> None: ...
 
@@ -327,9 +335,11 @@ class Pager:
         body: dict[str, Any],
         *,
         clock: Callable[[], float] = time.monotonic,
+        decode: Decode | None = None,
     ):
         self.client = client
         self.op = op
+        self.decode = decode
         self.body = {k: v for k, v in body.items() if k not in ("limit", "page", "after")}
         self.paginator = _strategy(op, body)
         self.report = ListingReport(operation=op.name, params=dict(self.body))
@@ -405,6 +415,8 @@ class Pager:
         op, rep, strategy = self.op, self.report, self.paginator
         self._asked.add(strategy.position())
         try:
+            if self.decode is not None:
+                return self.client.send(op, request, decode=self.decode)
             return self.client.send(op, request)
         except BadRequestError:
             # Some servers refuse a large limit. Fall back to the spec's
@@ -424,16 +436,18 @@ class Pager:
                 return None
             raise
 
-    def _items(self, payload: dict[str, Any]) -> list[Any]:
+    def _items(self, payload: dict[str, Any]) -> list[Any] | TypedPage:
         raw = payload.get("items")
-        if not isinstance(raw, list):
+        if not isinstance(raw, list | TypedPage):
             raise InvalidResponseError(
                 f"{self.op.name}: page {self.report.pages} has no `items` list",
                 operation=self.op.name, status=200)
         return raw
 
-    def _accept(self, raw: list[Any]) -> tuple[list[Any], list[Hashable], list[Any], list[Any]]:
+    def _accept(self, raw: list[Any] | TypedPage) -> tuple[list[Any], list[Hashable], Any, Any]:
         """``(ids, keys, items, fresh)`` of a page: raw ids, their keys, the items, new ones."""
+        if isinstance(raw, TypedPage):
+            return self._accept_typed(raw)
         key, seen = self.op.key, self.seen
         # Fast path, the common case: every item a dict with a fresh string id.
         try:
@@ -455,6 +469,26 @@ class Pager:
             seen.add(k)
             fresh.append(item)
         return ids, keys, items, fresh
+
+    def _accept_typed(self, page: TypedPage) -> tuple[list[Any], list[Hashable], Any, Any]:
+        """The same for a typed page: its items are objects with string ids by construction,
+        so only repeats can go, and the new rows stay columns."""
+        ids, seen = page.keys, self.seen
+        if seen.isdisjoint(ids):
+            before = len(seen)
+            seen.update(ids)
+            if len(seen) == before + len(ids):
+                return ids, ids, page, page
+            seen.difference_update(ids)  # a repeat within the page: judge item by item
+        self._check_moves(ids, ids, page)
+        keep = []
+        for at, k in enumerate(ids):
+            if k in seen:
+                self.report.duplicates_dropped += 1
+                continue
+            seen.add(k)
+            keep.append(at)
+        return ids, ids, page, page.take(keep)
 
     def _identify(
         self, raw: list[Any], *, count_nulls: bool
@@ -573,13 +607,19 @@ def _strategy(op: Operation, body: dict[str, Any]) -> Paginator:
     raise ValueError(f"{op.name} is not a list operation")
 
 
-def paginate(client: PageSource, op: Operation, body: dict[str, Any]) -> Pager:
-    """A ``Pager`` over ``op`` (the layer under ``TaskadeClient.paginate``)."""
+def paginate(
+    client: PageSource, op: Operation, body: dict[str, Any], *, decode: Decode | None = None
+) -> Pager:
+    """A ``Pager`` over ``op`` (the layer under ``TaskadeClient.paginate``).
+
+    With ``decode``, a page the decoder takes is yielded as a ``TypedPage``
+    (columns), any other page as a list of dicts.
+    """
     if op.paging not in PAGINATORS:
         raise ValueError(f"{op.name} is not a list operation")
     if "before" in body:
         raise ValueError("paginate() walks forward with `after`; use call() for `before`")
-    return Pager(client, op, body)
+    return Pager(client, op, body, decode=decode)
 
 
 def fetch_all(client: PageSource, op: Operation, body: dict[str, Any]) -> Listing:
