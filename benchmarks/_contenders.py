@@ -20,8 +20,11 @@ Contenders:
 * ``dlt_parquet``: the same source through ``pipeline.run`` to filesystem parquet,
   read back into a DataFrame (what dlt is built for).
 * ``trees``: ``bench_trees.run`` (tree columns alone on a random forest).
-* ``fanout``: ``load_space`` over a many-project space, ``--workers`` threads.
-* ``export``: ``export_space`` against ``pyarrow.parquet.write_table``.
+* ``decode``: ``bench_decode.run`` (pages into task columns, each way we could).
+* ``fanout``: ``load_space`` over a many-project space, ``--workers`` threads,
+  counting the requests by operation.
+* ``export``: ``export_space`` against ``pyarrow.parquet.write_table``, each
+  ``--repeat`` times interleaved; medians and every time.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import argparse
 import json
 import os
 import resource
+import statistics
 import sys
 import tempfile
 import time
@@ -112,6 +116,10 @@ def floor(args: argparse.Namespace) -> Callable[[str], int]:
     return fetch
 
 
+# Numbers a contender reports besides its timings (printed with them).
+EXTRA: dict[str, Any] = {}
+
+
 def taskade_frames(args: argparse.Namespace) -> Callable[[str], int]:
     from taskade_frames import TaskadeClient, load_tasks
 
@@ -120,6 +128,8 @@ def taskade_frames(args: argparse.Namespace) -> Callable[[str], int]:
     def fetch(project_id: str) -> int:
         df = load_tasks(project_id, client)
         assert df.attrs["reports"][0]["complete"]
+        # The frame's own size, to set the peak RSS against (measured after the clock).
+        EXTRA["frame_mb"] = float(df.memory_usage(deep=True).sum()) / 2**20
         return len(df)
 
     return fetch
@@ -259,33 +269,64 @@ def trees(args: argparse.Namespace) -> dict[str, Any]:
     return bench_trees.run(args.n, args.repeat, **kwargs)
 
 
+def decode(args: argparse.Namespace) -> dict[str, Any]:
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import bench_decode
+
+    return bench_decode.run(args.n or 100_000, args.repeat)
+
+
+def _counting_client(args: argparse.Namespace, rate_limit: float | None):
+    """A client that also counts the operations it sends (retries are in ``stats``)."""
+    from collections import Counter
+
+    from taskade_frames import TaskadeClient
+
+    class CountingClient(TaskadeClient):
+        sent: Counter
+
+        def send(self, op, body, *rest, **kw):
+            self.sent[op.name] += 1
+            return super().send(op, body, *rest, **kw)
+
+    client = CountingClient(args.token, base_url=args.base_url, rate_limit=rate_limit)
+    client.sent = Counter()
+    return client
+
+
 def fanout(args: argparse.Namespace) -> dict[str, Any]:
-    from taskade_frames import TaskadeClient, load_space
+    """``load_space`` over a many-project space: seconds, CPU, requests by operation, 429s."""
+    from taskade_frames import load_space
 
     seconds = []
     cpu = []
     stats: dict[str, Any] = {}
+    by_operation: dict[str, int] = {}
     frames = None
     for _ in range(args.repeat):
-        client = TaskadeClient(
-            args.token, base_url=args.base_url, rate_limit=args.rate_limit or None
-        )
+        client = _counting_client(args, args.rate_limit or None)
         cpu_start = _cpu_seconds()
         start = time.perf_counter()
-        frames = load_space(args.space, client, max_workers=args.workers, progress=False)
+        kw = {"max_workers": args.workers} if args.workers else {}
+        frames = load_space(args.space, client, progress=False, **kw)
         seconds.append(time.perf_counter() - start)
         cpu.append(_cpu_seconds() - cpu_start)
         run_stats = client.stats
+        by_operation = dict(sorted(client.sent.items()))
         client.close()
         # Report the 429s of every run, not just the fastest one.
         stats = {k: stats.get(k, 0) + run_stats[k] for k in ("requests", "retries", "rate_limited")}
     assert frames is not None
+    import inspect
+
     return {
+        "default_workers": inspect.signature(load_space).parameters["max_workers"].default,
         "seconds": seconds,
         "cpu_seconds": min(cpu),
         "rows": len(frames.tasks),
         "projects": len(frames.projects),
         "errors": len(frames.errors),
+        "by_operation": by_operation,
         **{f"{k}_total": v for k, v in stats.items()},
         "requests_per_run": stats["requests"] / args.repeat,
     }
@@ -344,7 +385,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
                 times[name].append(time.perf_counter() - t0)
     finally:
         space_mod.load_space = real_load_space
-    best = {name: min(values) for name, values in times.items()}
+    median = {name: statistics.median(values) for name, values in times.items()}
 
     start = time.perf_counter()
     result = export_mod.export_space(args.space, out / "export-e2e", client, progress=False)
@@ -353,9 +394,13 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "rows": len(tasks),
         "load_space_seconds": load_seconds,
-        "write_table_seconds": best["write_table"],
-        "from_pandas_write_table_seconds": best["from_pandas_write_table"],
-        "export_write_seconds": best["export_write"],
+        "write_table_seconds": median["write_table"],
+        "from_pandas_write_table_seconds": median["from_pandas_write_table"],
+        "export_write_seconds": median["export_write"],
+        "times": times,
+        "export_ratios": [
+            e / w for e, w in zip(times["export_write"], times["write_table"], strict=True)
+        ],
         "export_end_to_end_seconds": end_to_end,
         "tasks_file_mb": (out / "bare-0.parquet").stat().st_size / 2**20,
     }
@@ -370,6 +415,7 @@ LOADERS: dict[str, Callable[[argparse.Namespace], Callable[[str], int]]] = {
 }
 SINGLE: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
     "trees": trees,
+    "decode": decode,
     "fanout": fanout,
     "export": export,
 }
@@ -389,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--n", type=int, help="tasks for the tree benchmark")
     parser.add_argument("--baseline-n", type=int, default=20_000)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, help="load_space max_workers (default: its own)")
     parser.add_argument("--rate-limit", type=float)
     args = parser.parse_args(argv)
 
@@ -425,6 +471,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         json.dumps(
             {
+                **EXTRA,
                 "seconds": seconds,
                 "best": min(seconds),
                 "cpu_seconds": cpu,

@@ -51,7 +51,10 @@ def run(requests: int = 2000, repeat: int = 3) -> dict:
     """Best-of-``repeat`` requests/s with and without keep-alive."""
     server = subprocess.Popen(
         [sys.executable, str(HERE / "_serve.py"), "--tasks", "100000"],
-        stdout=subprocess.PIPE, stdin=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+    )
     try:
         info = json.loads(server.stdout.readline())  # type: ignore[union-attr]
         keep = max(_loop(info, requests, True) for _ in range(repeat))
@@ -59,8 +62,12 @@ def run(requests: int = 2000, repeat: int = 3) -> dict:
     finally:
         server.stdin.close()  # type: ignore[union-attr]
         server.wait(timeout=30)
-    return {"requests": requests, "keep_alive_rps": keep, "new_connection_rps": fresh,
-            "ratio": keep / fresh}
+    return {
+        "requests": requests,
+        "keep_alive_rps": keep,
+        "new_connection_rps": fresh,
+        "ratio": keep / fresh,
+    }
 
 
 def main() -> int:
@@ -72,8 +79,10 @@ def main() -> int:
     print("| loop | requests/s | x new connection |\n| --- | ---: | ---: |")
     print(f"| one keep-alive connection | {r['keep_alive_rps']:,.0f} | {r['ratio']:.2f} |")
     print(f"| new connection per request | {r['new_connection_rps']:,.0f} | 1.00 |")
-    print(f"\ntarget: 800 requests/s on one keep-alive connection: "
-          f"{'met' if r['keep_alive_rps'] >= 800 else 'missed'}")
+    print(
+        f"\ntarget: 800 requests/s on one keep-alive connection: "
+        f"{'met' if r['keep_alive_rps'] >= 800 else 'missed'}"
+    )
     return 0
 
 

@@ -49,6 +49,16 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_row(tmp_path):
             "3",
             "--fanout-latency",
             "0.001",
+            "--space-projects",
+            "3",
+            "--space-latency",
+            "0.001",
+            "--space-rate",
+            "500",
+            "--decode-tasks",
+            "2000",
+            "--export-repeat",
+            "2",
             "--out",
             str(out),
         ],
@@ -71,19 +81,26 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_row(tmp_path):
     assert "1.00" in floors  # ratios are to the faster floor
 
     for section in (
+        "## Decoding pages alone",
         "## Tree columns alone",
         "## Whole-space fan-out",
+        "## A whole space at the API's own limit",
         "## Parquet export",
         "## Targets",
     ):
         assert section in report
     assert _row(report, "add_tree_columns (all columns)")[1] == "2,000"
-    fan_rows = [
-        ln
-        for ln in report.splitlines()
-        if ln.startswith("| 1 worker") or ln.startswith("| 8 workers")
+    assert float(_row(report, "msgspec typed decoding + columns (typed path)")[1]) > 0
+    fan = report.split("## Whole-space fan-out")[1].split("##")[0]
+    assert [ln.split("|")[1].strip() for ln in fan.splitlines() if ln.startswith("| ")][2:] == [
+        "1",
+        "8",
     ]
-    assert len(fan_rows) == 4
-    assert "export_space, fetch excluded" in report
+    space = report.split("## A whole space at the API's own limit")[1].split("## Parquet")[0]
+    assert "| listTasks " in space  # requests by operation
+    assert "x bound" in space
+    export = _row(report, "export_space, fetch excluded")
+    assert "-" in export[2]  # the spread, min-max
+    assert "peak memory at 2,000" in report and "frame" in report
     assert "cores" in report and "GB memory" in report
     assert str(tmp_path) not in report  # no path of this machine in the report
