@@ -21,11 +21,11 @@ typed decoding plus Arrow conversion takes about half the time of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from operator import attrgetter
-from typing import Any
+from typing import Any, overload
 
-__all__ = ["PageDecoder", "TypedPage"]
+__all__ = ["PageDecoder", "Row", "TypedPage", "concat_columns"]
 
 # Column kind -> the one Python type msgspec may accept for it. ``bool`` is
 # not an ``int`` to msgspec, nor an int a float's stand-in for a bool, so a
@@ -33,22 +33,35 @@ __all__ = ["PageDecoder", "TypedPage"]
 _PY_TYPES: dict[str, type] = {"string": str, "bool": bool, "int": int, "float": float}
 
 
-class TypedPage:
+class TypedPage(Sequence["Row"]):
     """One page decoded into Arrow arrays, one per column, and its keys in page order.
 
-    Sized like the list of items it stands for, so a pager treats an empty
-    one as the end of a listing. ``keys`` are Python strings: the pager's
+    A sequence of rows like the list of items it stands for (so a pager treats
+    an empty one as the end of a listing, and can read an item's fields), but
+    the values live in ``columns``. ``keys`` are Python strings: the pager's
     de-duplication and cursor need them.
     """
 
-    __slots__ = ("columns", "keys")
+    __slots__ = ("api", "columns", "keys")
 
-    def __init__(self, columns: dict[str, Any], keys: list[str]):
+    def __init__(self, columns: dict[str, Any], keys: list[str], api: Mapping[str, str]):
         self.columns = columns
         self.keys = keys
+        self.api = api  # API field -> column
 
     def __len__(self) -> int:
         return len(self.keys)
+
+    @overload
+    def __getitem__(self, index: int) -> Row: ...
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[Row]: ...
+    def __getitem__(self, index: int | slice) -> Row | Sequence[Row]:
+        if isinstance(index, slice):
+            return [Row(self, i) for i in range(len(self.keys))[index]]
+        if not -len(self.keys) <= index < len(self.keys):
+            raise IndexError(index)
+        return Row(self, index % len(self.keys))
 
     def __repr__(self) -> str:
         return f"TypedPage({len(self.keys)} items, columns={list(self.columns)})"
@@ -61,7 +74,34 @@ class TypedPage:
         return TypedPage(
             {name: arr.take(picked) for name, arr in self.columns.items()},
             [self.keys[i] for i in indices],
+            self.api,
         )
+
+
+class Row(Mapping[str, Any]):
+    """One item of a typed page, read by API field name; values are fetched when read.
+
+    It holds the decoded fields only: a field the server sent but the page was
+    not decoded for reads as absent, as a missing field does.
+    """
+
+    __slots__ = ("_at", "_page")
+
+    def __init__(self, page: TypedPage, at: int):
+        self._page, self._at = page, at
+
+    def __getitem__(self, field: str) -> Any:
+        column = self._page.api[field]
+        return self._page.columns[column][self._at].as_py()
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._page.api)
+
+    def __len__(self) -> int:
+        return len(self._page.api)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(self)!r})"
 
 
 class PageDecoder:
@@ -70,8 +110,9 @@ class PageDecoder:
     Args:
         fields: ``{column: (api_key, kind)}``; kinds are ``string``, ``bool``,
             ``int`` and ``float``, as in ``schemas``.
-        key: the API field that identifies an item. It must be a string in
-            every item for a page to take the typed path.
+        key: the API field that identifies an item, one of ``fields`` as a
+            string. It must be a string in every item for a page to take the
+            typed path.
 
     Calling the decoder returns the envelope ``{"ok": True, "items": TypedPage}``,
     the shape a transport returns for a page, or None for the plain path.
@@ -93,6 +134,8 @@ class PageDecoder:
         unknown = sorted({kind for _, kind in fields.values()} - set(_PY_TYPES))
         if unknown:
             raise ValueError(f"no typed decoding for kinds {unknown}")
+        if (key, "string") not in fields.values():
+            raise ValueError(f"the key {key!r} must be one of the fields, as a string")
         self.fields = dict(fields)
         self.key = key
         api_keys = list(dict.fromkeys([key, *(api for api, _ in self.fields.values())]))
@@ -111,6 +154,7 @@ class PageDecoder:
         self._decoder = msgspec.json.Decoder(page)
         attr = {api: f"f{i}" for i, api in enumerate(api_keys)}
         self._getters = {column: attrgetter(attr[api]) for column, (api, _) in fields.items()}
+        self._api = {api: column for column, (api, _) in fields.items()}
         self._arrow_types = {column: arrow_type(kind) for column, (_, kind) in fields.items()}
         self._failures: tuple[type[BaseException], ...] = (
             msgspec.MsgspecError,  # not JSON, or JSON of another shape
@@ -140,7 +184,7 @@ class PageDecoder:
             column: pa.array(list(map(getter, rows)), type=self._arrow_types[column])
             for column, getter in self._getters.items()
         }
-        return TypedPage(columns, [r.f0 for r in rows])
+        return TypedPage(columns, [r.f0 for r in rows], self._api)
 
 
 def concat_columns(pages: Iterable[Mapping[str, Any]], kinds: Mapping[str, str]) -> dict[str, Any]:

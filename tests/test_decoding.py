@@ -164,6 +164,17 @@ def test_take_keeps_the_rows_asked_for_in_order():
     assert len(page.take([])) == 0
 
 
+def test_rows_read_the_decoded_fields_by_api_name():
+    page = DECODE(b'{"ok":true,"items":[{"id":"a","x":1},{"id":"b","parentId":"a"}]}')["items"]
+    last = page[-1]
+    assert last["id"] == "b" and last.get("parentId") == "a"
+    assert page[0].get("parentId") is None and page[0].get("x") is None  # not decoded
+    assert [row["id"] for row in page] == ["a", "b"]
+    assert dict(page[1]) == {"id": "b", "text": None, "parentId": "a", "completed": None}
+    with pytest.raises(IndexError):
+        page[2]
+
+
 def test_concat_columns_joins_pages_and_types_an_empty_listing():
     pages_ = [
         DECODE(b'{"ok":true,"items":[{"id":"a"}]}')["items"].columns,
@@ -180,3 +191,5 @@ def test_concat_columns_joins_pages_and_types_an_empty_listing():
 def test_kinds_without_a_typed_decoding_are_refused():
     with pytest.raises(ValueError, match="timestamp"):
         PageDecoder({"at": ("at", "timestamp")})
+    with pytest.raises(ValueError, match="key"):
+        PageDecoder({"name": ("name", "string")}, key="id")
