@@ -193,3 +193,90 @@ def test_kinds_without_a_typed_decoding_are_refused():
         PageDecoder({"at": ("at", "timestamp")})
     with pytest.raises(ValueError, match="key"):
         PageDecoder({"name": ("name", "string")}, key="id")
+
+
+# -- the same frames over real HTTP, typed path on and off ---------------------------------
+
+
+def _plain_paginate(monkeypatch):
+    """Switch the typed path off: ``paginate`` drops the decoder, every page goes plain."""
+    from taskade_frames import TaskadeClient
+
+    original = TaskadeClient.paginate
+
+    def paginate(self, operation_name, /, *, decode=None, **body):
+        return original(self, operation_name, **body)
+
+    monkeypatch.setattr(TaskadeClient, "paginate", paginate)
+
+
+def _both_ways(monkeypatch, project_id, client):
+    from taskade_frames import load_tasks
+
+    typed = load_tasks(project_id, client)
+    with monkeypatch.context() as m:
+        _plain_paginate(m)
+        plain_ = load_tasks(project_id, client)
+    return typed, plain_
+
+
+def _same(typed, plain_):
+    import pandas as pd
+
+    reports = [df.attrs["reports"][0] for df in (typed, plain_)]
+    for r in reports:
+        r.pop("started_at"), r.pop("seconds")
+    assert reports[0] == reports[1]
+    a, b = typed.copy(), plain_.copy()
+    a.attrs, b.attrs = {}, {}
+    pd.testing.assert_frame_equal(a, b, check_exact=True)
+
+
+@pytest.fixture
+def odd_project(emulator):
+    """Tasks with awkward text (lone surrogates included) over several pages."""
+    ws = emulator.workspace
+    pid = ws.add_project(next(iter(ws.spaces)), "Typed or plain")
+    texts = ["plain", "🙂 ✅", "\ud800", "a\udfffb", "", "\x00\x1f", 'quote " and \\', "é"]
+    parent = None
+    for i in range(40):
+        tid = ws.add_task(pid, texts[i % len(texts)], parent_id=parent, completed=i % 3 == 0)
+        parent = tid if i % 4 == 0 else parent
+    emulator.page_cap = 7  # six pages and a bit
+    return pid
+
+
+@pytest.mark.parametrize("fault", [None, "duplicate", "null_items", "extra_fields"])
+def test_typed_and_plain_loads_give_the_same_frame_and_report(
+    monkeypatch, emulator, client, odd_project, fault
+):
+    if fault is not None:
+        emulator.faults.always(fault, operation="listTasks")
+    typed, plain_ = _both_ways(monkeypatch, odd_project, client)
+    _same(typed, plain_)
+    report = typed.attrs["reports"][0]
+    assert report["complete"] and report["replaced_surrogates"] == 10  # 2 texts x 5 rounds
+    if fault == "duplicate":
+        assert report["duplicates_dropped"] > 0
+    if fault == "null_items":
+        assert report["null_items"] > 0
+
+
+def test_a_sample_project_takes_the_typed_path(monkeypatch, emulator, client):
+    """The emulator's own pages are clean: the typed path must take them (else it is dead)."""
+    from taskade_frames import decoding
+
+    taken = []
+    original = decoding.PageDecoder.__call__
+
+    def spy(self, content):
+        out = original(self, content)
+        taken.append(out is not None)
+        return out
+
+    monkeypatch.setattr(decoding.PageDecoder, "__call__", spy)
+    ws = emulator.workspace
+    pid = max(ws.projects, key=lambda p: len(ws.tasks(p)))
+    typed, plain_ = _both_ways(monkeypatch, pid, client)
+    assert taken and all(taken)
+    _same(typed, plain_)
