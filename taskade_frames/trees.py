@@ -4,9 +4,37 @@
 turns such a frame into tree facts (depth, root, path, rollups of done leaves), selects
 subtrees, and renders the Markdown outline that ``createProject`` accepts. Everything that
 scales with the number of tasks is vectorised: ids become integer row positions once, and
-depth, roots and cycle detection come from pointer jumping, rollups and paths go one depth
-level at a time. A million tasks take about a second, and corrupt links (orphans, cycles,
-duplicate ids) cannot make it hang: every loop is bounded by the depth or by log2(n).
+depth, roots and cycle detection come from pointer jumping. Shallow forests (the usual
+case) are then rolled up one depth level at a time; deep ones (a long chain, say) get their
+document order from pointer jumping too, so no loop runs once per level. A million tasks
+take well under a second, memory stays linear in the number of tasks whatever the shape,
+and corrupt links (orphans, cycles, duplicate ids) cannot make it hang: every loop is
+bounded by log2(n) or by a small constant.
+
+The columns :func:`add_tree_columns` adds (declared in ``schemas.TREE_COLUMNS``):
+
+* ``position`` -- the row's position in the frame (0, 1, ...): document order for a loaded
+  project.
+* ``depth`` -- number of ancestors: 0 for a root.
+* ``root_id`` -- id of the row's root (itself for a root).
+* ``path`` -- ids from the root down to the row, joined by "/". A path holds at most
+  :data:`PATH_MAX_IDS` ids: for a row deeper than that it is the first
+  ``PATH_MAX_IDS - 1`` ids from the root, the marker :data:`PATH_ELISION` ("…"), then the
+  row's own id (``a/b/…/z``), so the column stays linear in memory for any depth. Use
+  :func:`path_lists` (whole paths as lists) or :func:`ancestors` for the full chain.
+* ``sibling_index`` -- rank among the rows with the same parent, in row order (roots are
+  siblings of each other).
+* ``n_children`` -- number of direct children.
+* ``n_descendants`` -- number of rows below, at any depth.
+* ``is_leaf`` -- the row has no children.
+* ``leaves_total`` -- leaves in the row's subtree (1 for a leaf: itself).
+* ``leaves_done`` -- of those, the ones whose ``completed`` is true (missing counts as not
+  done).
+* ``share_done`` -- ``leaves_done / leaves_total``: completion measured over leaves, so a
+  parent ticked before its children does not count as all done.
+* ``is_orphan`` -- ``parent_id`` is set but names no row of the frame.
+* ``in_cycle`` -- the row is on a parent cycle, or hangs below one (see below).
+* ``is_duplicate`` -- an earlier row has the same id.
 
 How corrupt links are resolved (the "effective" forest every function here uses):
 
@@ -18,11 +46,20 @@ How corrupt links are resolved (the "effective" forest every function here uses)
   parent and becomes the root; the rest of the cycle, and everything hanging below it,
   stays attached. All those rows are flagged ``in_cycle``. A self-parent is a cycle of one.
 * rows may come in any order; output is always in input row order.
+
+The selections (:func:`subtree`, :func:`ancestors`, :func:`children`) take one id, or a
+list, array or Series of ids, and raise :class:`TaskNotFoundError` (a ``KeyError``) naming
+every id that no row has. They keep the tree they built for a frame while the frame lives,
+so repeated calls on the same frame are cheap; the cached tree is checked against the
+frame's ``id`` and ``parent_id`` data on every call, so a changed frame is rebuilt.
 """
 
 from __future__ import annotations
 
 import re
+import weakref
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -33,8 +70,13 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from . import schemas
+
 __all__ = [
+    "PATH_ELISION",
+    "PATH_MAX_IDS",
     "TREE_DTYPES",
+    "TaskNotFoundError",
     "add_tree_columns",
     "ancestors",
     "children",
@@ -49,26 +91,36 @@ BoolArray = npt.NDArray[np.bool_]
 
 STRING = pd.StringDtype("pyarrow")
 PATH_SEPARATOR = "/"
+#: Most ids one ``path`` value holds; deeper rows get an elided path (module docstring).
+PATH_MAX_IDS = 16
+#: Stands for the ids left out of a deep row's ``path``.
+PATH_ELISION = "\u2026"
 _SEPARATOR = pa.scalar(PATH_SEPARATOR, pa.large_string())
+_ELIDED = pa.scalar(PATH_SEPARATOR + PATH_ELISION + PATH_SEPARATOR, pa.large_string())
 _EMPTY = pa.scalar("", pa.large_string())
+# Forests up to this deep are rolled up level by level (fast for bushy trees); deeper ones
+# use pointer jumping, whose cost does not depend on the depth.
+_LEVEL_LOOP_MAX_DEPTH = 64
+#: Most ids :func:`path_lists` will materialise (about 1 GiB); deeper frames raise.
+PATH_LISTS_MAX_IDS = 1 << 26
 
-#: Columns added by :func:`add_tree_columns`, in order, with their dtypes.
-TREE_DTYPES: dict[str, Any] = {
-    "position": pd.Int64Dtype(),
-    "depth": pd.Int64Dtype(),
-    "root_id": STRING,
-    "path": STRING,
-    "sibling_index": pd.Int64Dtype(),
-    "n_children": pd.Int64Dtype(),
-    "n_descendants": pd.Int64Dtype(),
-    "is_leaf": pd.BooleanDtype(),
-    "leaves_total": pd.Int64Dtype(),
-    "leaves_done": pd.Int64Dtype(),
-    "share_done": pd.Float64Dtype(),
-    "is_orphan": pd.BooleanDtype(),
-    "in_cycle": pd.BooleanDtype(),
-    "is_duplicate": pd.BooleanDtype(),
-}
+_TASK_DTYPES = schemas.dtypes("tasks")
+#: Columns added by :func:`add_tree_columns`, in order, with their dtypes (from schemas).
+TREE_DTYPES: dict[str, Any] = {c.name: _TASK_DTYPES[c.name] for c in schemas.TREE_COLUMNS}
+
+
+class TaskNotFoundError(KeyError):
+    """No row of the frame has these task ids (``missing``, in the order asked)."""
+
+    def __init__(self, missing: list[Any], id_col: str = "id") -> None:
+        self.missing = missing
+        shown = ", ".join(repr(m) for m in missing[:10])
+        more = f" and {len(missing) - 10} more" if len(missing) > 10 else ""
+        self.message = f"no task with {id_col} {shown}{more} in this frame"
+        super().__init__(self.message)
+
+    def __str__(self) -> str:  # KeyError would show the message in quotes
+        return self.message
 
 
 # --------------------------------------------------------------------------------------
@@ -270,6 +322,65 @@ def _break_cycles(up: IntArray, stuck: IntArray, landed: IntArray) -> IntArray:
     return cut
 
 
+def _settle(up: IntArray) -> None:
+    """Pointer jumping in place until every row points at a fixed point (log2(depth) rounds).
+
+    ``up`` must lead every row to a row that points at itself, with no cycle.
+    """
+    active = np.flatnonzero(up[up] != up)
+    while len(active):
+        up[active] = up[up[active]]
+        active = active[up[up[active]] != up[active]]
+
+
+def _siblings(parent: IntArray) -> tuple[IntArray, IntArray]:
+    """Per row its first child and its next sibling in row order (-1 if none); roots have no
+    siblings here, so each tree is walked on its own."""
+    n = len(parent)
+    by_parent = np.argsort(parent, kind="stable")
+    grouped = parent[by_parent]
+    same = grouped[1:] == grouped[:-1]
+    next_sibling = np.full(n, -1, np.int64)
+    next_sibling[by_parent[:-1][same]] = by_parent[1:][same]
+    next_sibling[parent < 0] = -1
+    starts = np.flatnonzero(np.concatenate(([True], ~same)))
+    starts = starts[grouped[starts] >= 0]
+    first_child = np.full(n, -1, np.int64)
+    first_child[grouped[starts]] = by_parent[starts]
+    return first_child, next_sibling
+
+
+def _preorder_by_jumping(parent: IntArray, root: IntArray) -> tuple[IntArray, IntArray]:
+    """Document-order rank and subtree size of every row, whatever the depth.
+
+    Each row's successor in document order is its first child, or else the next sibling of
+    its nearest ancestor-or-self that has one (found by pointer jumping); list ranking over
+    those successors (pointer jumping again) counts the rows after each one in its tree.
+    O(n log n) work, no loop per level.
+    """
+    n = len(parent)
+    rows = np.arange(n, dtype=np.int64)
+    first_child, next_sibling = _siblings(parent)
+    has_next = next_sibling >= 0
+    up = np.where(has_next | (parent < 0), rows, parent)
+    _settle(up)
+    escape = np.where(has_next[up], next_sibling[up], n)  # n: the end of the row's tree
+    succ = np.append(np.where(first_child >= 0, first_child, escape), n)
+    left = np.ones(n + 1, np.int64)  # rows from here to the end of the tree
+    left[n] = 0
+    active = np.flatnonzero(succ[:n] != n)
+    while len(active):
+        hop = succ[active]
+        left[active] += left[hop]  # gathered before written: every row moves in step
+        succ[active] = succ[hop]
+        active = active[succ[active] != n]
+    size = left[:n] - left[escape]
+    roots = np.flatnonzero(parent < 0)
+    start = np.zeros(n, np.int64)
+    start[roots] = np.cumsum(left[roots]) - left[roots]  # trees follow each other in row order
+    return start[root] + left[root] - left[:n], size
+
+
 @dataclass(frozen=True)
 class _Forest:
     """Effective parent links of a frame, plus the per-depth row grouping rollups need."""
@@ -287,6 +398,11 @@ class _Forest:
     def max_depth(self) -> int:
         return len(self.bounds) - 2
 
+    @property
+    def shallow(self) -> bool:
+        """Few enough levels that one numpy pass per level is the fast way."""
+        return self.max_depth <= _LEVEL_LOOP_MAX_DEPTH
+
     def level(self, d: int) -> IntArray:
         return self.order[self.bounds[d] : self.bounds[d + 1]]
 
@@ -301,6 +417,57 @@ class _Forest:
     def parent_in_order(self) -> IntArray:
         """For the rows in depth order, where their parent sits in depth order (roots: 0)."""
         return self.rank_in_order[np.maximum(self.parent[self.order], 0)]
+
+    @cached_property
+    def preorder(self) -> tuple[IntArray, IntArray]:
+        """``(rank, size)``: each row's place in document order (each parent, then its
+        subtrees, siblings in row order) and its subtree's size. A subtree is the run
+        ``rank[r] : rank[r] + size[r]`` of document order."""
+        if not self.shallow:
+            return _preorder_by_jumping(self.parent, self.root)
+        n = len(self.parent)
+        (size,) = _roll_up(self, np.ones(n))
+        # A row's subtree starts after its parent and after its earlier siblings' subtrees.
+        rank = _sibling_offsets(self, size)
+        for d in range(1, self.max_depth + 1):
+            rows = self.level(d)
+            rank[rows] += rank[self.parent[rows]] + 1
+        return rank, size
+
+    @cached_property
+    def document_order(self) -> IntArray:
+        """Rows in document order (the inverse of ``preorder[0]``)."""
+        order = np.empty(len(self.parent), np.int64)
+        order[self.preorder[0]] = np.arange(len(self.parent), dtype=np.int64)
+        return order
+
+    def subtree_sums(self, *values: npt.NDArray[Any]) -> list[IntArray]:
+        """Sum each of ``values`` (integers) over every row's subtree."""
+        if self.shallow:
+            return _roll_up(self, *values)
+        rank, size = self.preorder
+        out = []
+        for v in values:
+            running = np.zeros(len(rank) + 1, np.int64)
+            np.cumsum(np.asarray(v, np.int64)[self.document_order], out=running[1:])
+            out.append(running[rank + size] - running[rank])
+        return out
+
+    def ancestor_at_depth(self, d: int) -> IntArray:
+        """Per row its ancestor at depth ``d`` (itself if it is not deeper than ``d``)."""
+        up = np.arange(len(self.parent), dtype=np.int64)
+        if self.shallow:
+            for k in range(d + 1, self.max_depth + 1):
+                rows = self.level(k)
+                up[rows] = up[self.parent[rows]]
+            return up
+        # In document order, the last row at depth d before a deeper row is its ancestor.
+        rank = self.preorder[0]
+        at_d = self.level(d)
+        at_d = at_d[np.argsort(rank[at_d])]
+        deeper = np.flatnonzero(self.depth > d)
+        up[deeper] = at_d[np.searchsorted(rank[at_d], rank[deeper], side="right") - 1]
+        return up
 
 
 def _forest(ids: pa.LargeStringArray, parents: pa.LargeStringArray) -> _Forest:
@@ -397,20 +564,30 @@ def _roll_up(forest: _Forest, *values: npt.NDArray[Any]) -> list[IntArray]:
 
 
 def _paths(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array:
-    """'/'-joined id paths, root first, null where the row's own id is null.
+    """'/'-joined id paths, root first, null where the row's own id is null; elided below
+    :data:`PATH_MAX_IDS` ids, so each value holds at most that many ids.
 
     Built one depth at a time in depth order, where a level's parents are the level before
     it: path = parent's path + "/" + id, with Arrow string kernels, then put in row order.
+    Rows deeper than that join their ancestor's path at the last full depth, the marker and
+    their own id, in one pass.
     """
     if len(ids) == 0:
         return pa.array([], pa.large_string())
     own = ids.take(pa.array(forest.order))
     bounds, above = forest.bounds, forest.parent_in_order
     levels = [own.slice(0, bounds[1])]
-    for d in range(1, forest.max_depth + 1):
+    for d in range(1, min(forest.max_depth, PATH_MAX_IDS - 1) + 1):
         lo, hi = bounds[d], bounds[d + 1]
         parents = levels[-1].take(pa.array(above[lo:hi] - bounds[d - 1]))
         levels.append(pc.binary_join_element_wise(parents, own.slice(lo, hi - lo), _SEPARATOR))
+    if forest.max_depth >= PATH_MAX_IDS:
+        full = pa.concat_arrays(levels)  # depth order: the rows above the cut come first
+        deep = forest.order[bounds[PATH_MAX_IDS] :]
+        head = forest.rank_in_order[forest.ancestor_at_depth(PATH_MAX_IDS - 2)[deep]]
+        tail = own.slice(bounds[PATH_MAX_IDS])
+        levels = [full, pc.binary_join_element_wise(full.take(pa.array(head)), tail, _ELIDED)]
+        del full
     by_depth = pa.concat_arrays(levels)
     levels.clear()  # paths are the biggest arrays here: hold at most two copies at once
     return by_depth.take(pa.array(forest.rank_in_order))
@@ -478,7 +655,7 @@ def add_tree_columns(
     has_parent = parent >= 0
     n_children = np.bincount(parent[has_parent], minlength=n).astype(np.int64)
     is_leaf = n_children == 0
-    size, leaves_total, leaves_done = _roll_up(forest, np.ones(n), is_leaf, is_leaf & done)
+    size, leaves_total, leaves_done = forest.subtree_sums(np.ones(n), is_leaf, is_leaf & done)
     share = leaves_done / np.maximum(leaves_total, 1)
     columns: dict[str, Any] = {
         "position": _ints(np.arange(n)),
@@ -510,8 +687,15 @@ def add_tree_columns(
 def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "parent_id") -> pd.Series:
     """Each row's path as a list of ids, root first -- safe when ids contain "/".
 
+    Unlike the ``path`` column these are never elided, so their size grows with
+    ``n * depth``; beyond :data:`PATH_LISTS_MAX_IDS` ids in all it raises instead.
+
     Returns:
         A Series of ``list<string>`` (Arrow-backed), aligned with ``df``.
+
+    Raises:
+        KeyError: a required column is missing.
+        ValueError: the paths would hold more than :data:`PATH_LISTS_MAX_IDS` ids.
 
     >>> tasks = pd.DataFrame({"id": ["a", "b/1"], "parent_id": [None, "a"]})
     >>> path_lists(tasks).tolist()
@@ -522,6 +706,12 @@ def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "paren
     depth = forest.depth
     offsets = np.zeros(n + 1, np.int64)
     np.cumsum(depth + 1, out=offsets[1:])
+    if offsets[-1] > PATH_LISTS_MAX_IDS:  # whole paths grow with n * depth: refuse, not crash
+        raise ValueError(
+            f"whole paths of these {n:,} tasks (max depth {forest.max_depth:,}) would hold "
+            f"{int(offsets[-1]):,} ids, more than PATH_LISTS_MAX_IDS={PATH_LISTS_MAX_IDS:,}; "
+            "use the elided 'path' column, or ancestors() for single tasks"
+        )
     members = np.empty(int(offsets[-1]), np.int64)
     # Walk every row upwards at once; its step-th ancestor goes to slot depth - step.
     walking = np.arange(n, dtype=np.int64)
@@ -540,93 +730,173 @@ def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "paren
 # --------------------------------------------------------------------------------------
 
 
-def _row_of(ids: pa.Array, task_id: str, forest: _Forest) -> int:
-    hits = np.flatnonzero(
-        np.asarray(pc.equal(ids, pa.scalar(task_id, pa.large_string())).fill_null(False))
+# Selections keep the forest of each frame they saw, while the frame lives. An entry is
+# trusted only while the frame's id and parent columns are still the very Arrow buffers it
+# was built from: Arrow buffers are immutable and the entry holds on to them (so their
+# addresses cannot be reused), hence any edit of those columns, which makes new buffers,
+# is seen. Columns not stored in Arrow can change in place, so they are never cached.
+_CACHE_SIZE = 8
+_cache: OrderedDict[int, tuple[Any, tuple[Any, ...], _Forest, pa.Array]] = OrderedDict()
+
+
+def _arrow_backed(column: pd.Series) -> pa.Array | pa.ChunkedArray | None:
+    dtype = column.dtype
+    arrow = (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow") or (
+        isinstance(dtype, pd.ArrowDtype) and pa.types.is_string(dtype.pyarrow_dtype)
     )
-    hits = hits[~forest.is_duplicate[hits]]
-    if len(hits) == 0:
-        raise KeyError(task_id)
-    return int(hits[0])
+    return pa.array(column.array) if arrow else None  # zero-copy for Arrow-backed arrays
+
+
+def _fingerprint(arrays: list[pa.Array | pa.ChunkedArray]) -> tuple[Any, ...]:
+    chunks = [c for a in arrays for c in (a.chunks if isinstance(a, pa.ChunkedArray) else [a])]
+    return tuple(
+        (c.offset, len(c), tuple(b.address if b is not None else 0 for b in c.buffers()))
+        for c in chunks
+    )
+
+
+def _selection_forest(df: pd.DataFrame, id_col: str, parent_col: str) -> tuple[_Forest, pa.Array]:
+    """The frame's forest, from the cache when the frame's id and parent data are unchanged."""
+    for col in (id_col, parent_col):
+        if col not in df.columns:
+            raise KeyError(f"task frame has no {col!r} column")
+    arrays = [_arrow_backed(df[id_col]), _arrow_backed(df[parent_col])]
+    if arrays[0] is None or arrays[1] is None:
+        return _forest_of(df, id_col, parent_col)
+    key, fingerprint = id(df), (id_col, parent_col, _fingerprint(arrays))  # type: ignore[arg-type]
+    entry = _cache.get(key)
+    if entry is not None and entry[0]() is df and entry[1][:3] == fingerprint:
+        _cache.move_to_end(key)
+        return entry[2], entry[3]
+    forest, ids = _forest_of(df, id_col, parent_col)
+    _cache[key] = (weakref.ref(df), (*fingerprint, arrays), forest, ids)
+    weakref.finalize(df, _forget, key, _cache[key][0])
+    while len(_cache) > _CACHE_SIZE:
+        _cache.popitem(last=False)
+    return forest, ids
+
+
+def _forget(key: int, ref: Any) -> None:
+    entry = _cache.get(key)
+    if entry is not None and entry[0] is ref:
+        del _cache[key]
+
+
+def _wanted(task_ids: Any) -> pa.Array:
+    """One id or a collection of ids as a large_string array; plain mistakes are TypeError
+    or ValueError, never an Arrow error."""
+    if isinstance(task_ids, str):
+        return pa.array([task_ids], pa.large_string())
+    if isinstance(task_ids, (pd.DataFrame, dict, bytes)) or not isinstance(task_ids, Iterable):
+        raise TypeError(
+            f"task ids must be a str or a list/array/Series of str, got {type(task_ids).__name__}"
+        )
+    values = list(task_ids.array if isinstance(task_ids, (pd.Series, pd.Index)) else task_ids)
+    for v in values:
+        if not isinstance(v, str):
+            if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)):
+                raise ValueError("task ids contain a missing value (NA)")
+            raise TypeError(f"task ids must be str, got {type(v).__name__} {v!r}")
+    return pa.array(values, pa.large_string())
+
+
+def _rows_of(ids: pa.Array, task_ids: Any, forest: _Forest, id_col: str) -> IntArray:
+    """Rows (first of each id, in row order) holding the given ids; all must be present."""
+    wanted = _wanted(task_ids)
+    if len(wanted) == 1:  # a scan with one comparison is faster than building a set
+        hit = pc.equal(ids, wanted[0])
+    else:
+        hit = pc.is_in(ids, value_set=wanted)
+    rows = np.flatnonzero(np.asarray(hit.fill_null(False), dtype=np.bool_))
+    rows = rows[~forest.is_duplicate[rows]]
+    if len(rows) < len(wanted):
+        found = pc.is_in(wanted, value_set=ids.take(pa.array(rows)))
+        missing = wanted.filter(pc.invert(found)).to_pylist()
+        if missing:
+            raise TaskNotFoundError(list(dict.fromkeys(missing)), id_col)
+    return rows
+
+
+def _select_doc(what: str, example: str) -> str:
+    return f"""{what}
+
+    Args:
+        df: tasks with ``id_col`` and ``parent_col``.
+        task_id: one id, or a list, array or Series of ids (the result is the union).
+        id_col, parent_col: column names.
+
+    Raises:
+        TaskNotFoundError: no row has one of the ids (a ``KeyError``; ``.missing`` lists
+            them all).
+        TypeError, ValueError: ``task_id`` is not a str or a collection of str, or holds NA.
+        KeyError: a required column is missing.
+
+    {example}
+    """
 
 
 def subtree(
-    df: pd.DataFrame, task_id: str, *, id_col: str = "id", parent_col: str = "parent_id"
+    df: pd.DataFrame, task_id: Any, *, id_col: str = "id", parent_col: str = "parent_id"
 ) -> pd.DataFrame:
-    """The task and all its descendants, in the frame's row order.
+    forest, ids = _selection_forest(df, id_col, parent_col)
+    tops = _rows_of(ids, task_id, forest, id_col)
+    rank, size = forest.preorder
+    lo, hi = rank[tops], rank[tops] + size[tops]
+    if len(tops) == 1 and (hi[0] - lo[0]) * 32 < len(df):  # small: sort the run, skip a scan
+        return df.iloc[np.sort(forest.document_order[lo[0] : hi[0]])]
+    cover = np.cumsum(np.bincount(lo, minlength=len(df) + 1) - np.bincount(hi, minlength=len(df) + 1))
+    return df.iloc[np.flatnonzero(cover[rank] > 0)]
 
-    Raises:
-        KeyError: no row has ``task_id``.
 
-    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", None]})
+subtree.__doc__ = _select_doc(
+    "The tasks and all their descendants, in the frame's row order.",
+    """>>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", None]})
     >>> subtree(tasks, "a")["id"].tolist()
-    ['a', 'b']
-    """
-    forest, ids = _forest_of(df, id_col, parent_col)
-    top = _row_of(ids, task_id, forest)
-    inside = np.zeros(len(df), np.bool_)
-    inside[top] = True
-    for d in range(int(forest.depth[top]) + 1, forest.max_depth + 1):
-        rows = forest.level(d)
-        inside[rows] = inside[forest.parent[rows]]
-    return df.iloc[np.flatnonzero(inside)]
+    ['a', 'b']""",
+)
 
 
 def ancestors(
-    df: pd.DataFrame, task_id: str, *, id_col: str = "id", parent_col: str = "parent_id"
+    df: pd.DataFrame, task_id: Any, *, id_col: str = "id", parent_col: str = "parent_id"
 ) -> pd.DataFrame:
-    """The task's ancestors, root first, down to its parent (empty for a root).
+    forest, ids = _selection_forest(df, id_col, parent_col)
+    tops = _rows_of(ids, task_id, forest, id_col)
+    rank, size = forest.preorder
+    # An ancestor's document-order run holds a task strictly after the ancestor itself.
+    inside = np.sort(rank[tops])
+    holds = np.searchsorted(inside, rank + size) > np.searchsorted(inside, rank, side="right")
+    rows = np.flatnonzero(holds)
+    return df.iloc[rows[np.argsort(forest.depth[rows], kind="stable")]]
 
-    Raises:
-        KeyError: no row has ``task_id``.
 
-    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "b"]})
+ancestors.__doc__ = _select_doc(
+    "The tasks' ancestors, root first (by depth, then row order); empty for roots.",
+    """>>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "b"]})
     >>> ancestors(tasks, "c")["id"].tolist()
-    ['a', 'b']
-    """
-    forest, ids = _forest_of(df, id_col, parent_col)
-    chain: list[int] = []
-    row = int(forest.parent[_row_of(ids, task_id, forest)])
-    while row >= 0:  # one chain, at most depth steps; cycles are already cut
-        chain.append(row)
-        row = int(forest.parent[row])
-    return df.iloc[chain[::-1]]
+    ['a', 'b']""",
+)
 
 
 def children(
-    df: pd.DataFrame, task_id: str, *, id_col: str = "id", parent_col: str = "parent_id"
+    df: pd.DataFrame, task_id: Any, *, id_col: str = "id", parent_col: str = "parent_id"
 ) -> pd.DataFrame:
-    """The task's direct children, in row order.
+    forest, ids = _selection_forest(df, id_col, parent_col)
+    tops = _rows_of(ids, task_id, forest, id_col)
+    hit = forest.parent == tops[0] if len(tops) == 1 else np.isin(forest.parent, tops)
+    return df.iloc[np.flatnonzero(hit)]
 
-    Raises:
-        KeyError: no row has ``task_id``.
 
-    >>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "b"]})
+children.__doc__ = _select_doc(
+    "The tasks' direct children, in row order.",
+    """>>> tasks = pd.DataFrame({"id": ["a", "b", "c"], "parent_id": [None, "a", "b"]})
     >>> children(tasks, "a")["id"].tolist()
-    ['b']
-    """
-    forest, ids = _forest_of(df, id_col, parent_col)
-    top = _row_of(ids, task_id, forest)
-    return df.iloc[np.flatnonzero(forest.parent == top)]
+    ['b']""",
+)
 
 
 # --------------------------------------------------------------------------------------
 # Markdown outlines
 # --------------------------------------------------------------------------------------
-
-
-def _preorder(forest: _Forest) -> IntArray:
-    """Rows in document order: each parent, then its subtrees, siblings in row order."""
-    n = len(forest.parent)
-    (size,) = _roll_up(forest, np.ones(n))
-    # A row's subtree starts after its parent and after the subtrees of its earlier siblings.
-    rank = _sibling_offsets(forest, size)
-    for d in range(1, forest.max_depth + 1):
-        rows = forest.level(d)
-        rank[rows] += rank[forest.parent[rows]] + 1
-    order = np.empty(n, np.int64)
-    order[rank] = np.arange(n)
-    return order
 
 
 def _escape(text: pa.Array) -> pa.Array:
@@ -700,7 +970,7 @@ def to_markdown_outline(
     header = f"# {_escape(pa.array([title])).to_pylist()[0]}"
     if len(df) == 0:
         return header + "\n"
-    order = pa.array(_preorder(forest))
+    order = pa.array(forest.document_order)
     text = _escape(_arrow_strings(df[text_col]).fill_null(""))
     indent = pc.binary_repeat(pa.scalar("  ", pa.large_string()), pa.array(forest.depth))
     box = pa.array(np.where(done, "- [x] ", "- [ ] ").astype(object), pa.large_string())

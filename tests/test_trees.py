@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import doctest
+import json
+import subprocess
+import sys
+import textwrap
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -17,6 +24,7 @@ from taskade_frames.trees import (
     TREE_DTYPES,
     add_tree_columns,
     ancestors,
+    TaskNotFoundError,
     children,
     parse_markdown_outline,
     path_lists,
@@ -92,6 +100,8 @@ def reference(df: pd.DataFrame) -> dict[str, list[Any]]:
         depth.append(len(chain) - 1)
         root.append(chain[-1])
         names = [ids[r] for r in reversed(chain)]
+        if len(names) > trees.PATH_MAX_IDS:
+            names = [*names[: trees.PATH_MAX_IDS - 1], trees.PATH_ELISION, names[-1]]
         path.append(None if None in names else "/".join(names))
 
     kids: dict[int, list[int]] = {row: [] for row in range(-1, n)}
@@ -250,9 +260,9 @@ def test_deep_chain_needs_no_recursion(n: int) -> None:
     assert (out["leaves_done"] == 1).all()
     assert ancestors(df, ids[-1])["id"].tolist() == ids[:-1]
     assert len(subtree(df, ids[n // 2])) == n - n // 2
-    if n <= 200:  # paths of a chain grow quadratically
-        assert out["path"].iloc[-1] == "/".join(ids)
+    if n <= 200:  # whole path lists of a chain grow quadratically
         assert path_lists(df).iloc[-1] == ids
+        assert out["path"].iloc[-1] == "/".join([*ids[:15], "\u2026", ids[-1]])
 
 
 def test_wide_tree() -> None:
@@ -540,6 +550,32 @@ def corrupt_forests(draw: st.DrawFn) -> pd.DataFrame:
     return frame([ids[i] for i in order], [parents[i] for i in order], [done[i] for i in order])
 
 
+@st.composite
+def deep_forests(draw: st.DrawFn) -> pd.DataFrame:
+    """Mostly chains, so that paths get elided and pointer jumping has work to do."""
+    n = draw(st.integers(0, 60))
+    ids = [f"d{i}" for i in draw(st.permutations(range(n)))]
+    parents = [
+        None if i == 0 or draw(st.integers(0, 9)) == 0
+        else ids[i - 1 if draw(st.integers(0, 5)) else draw(st.integers(0, i - 1))]
+        for i in range(n)
+    ]
+    order = draw(st.permutations(range(n)))
+    done = draw(st.lists(st.booleans(), min_size=n, max_size=n))
+    return frame([ids[i] for i in order], [parents[i] for i in order], done)
+
+
+@contextlib.contextmanager
+def level_loop_up_to(depth: int) -> Iterator[None]:
+    """Force the per-level or the pointer-jumping roll-up (hypothesis forbids monkeypatch)."""
+    saved = trees._LEVEL_LOOP_MAX_DEPTH
+    trees._LEVEL_LOOP_MAX_DEPTH = depth
+    try:
+        yield
+    finally:
+        trees._LEVEL_LOOP_MAX_DEPTH = saved
+
+
 PROPERTY_SETTINGS = settings(
     max_examples=50, deadline=5000, suppress_health_check=[HealthCheck.too_slow]
 )
@@ -559,37 +595,58 @@ def test_corrupt_forests_match_the_reference(df: pd.DataFrame) -> None:
 
 
 @PROPERTY_SETTINGS
-@given(corrupt_forests())
+@given(st.one_of(deep_forests(), corrupt_forests()), st.sampled_from([0, 64]))
+def test_deep_and_shallow_roll_ups_match_the_reference(df: pd.DataFrame, level_max: int) -> None:
+    with level_loop_up_to(level_max):
+        assert_matches_reference(df)
+
+
+@PROPERTY_SETTINGS
+@given(st.one_of(deep_forests(), corrupt_forests()))
 def test_path_lists_agree_with_paths(df: pd.DataFrame) -> None:
     lists = path_lists(df)
     expected = reference(df)["path"]
     for got, want, task in zip(lists, expected, df["id"], strict=True):
         if want is not None:
+            if len(got) > trees.PATH_MAX_IDS:
+                got = [*got[: trees.PATH_MAX_IDS - 1], trees.PATH_ELISION, got[-1]]
             assert "/".join(got) == want
         else:
             assert _value(task) is None
 
 
 @PROPERTY_SETTINGS
-@given(corrupt_forests(), st.data())
-def test_selections_match_the_reference(df: pd.DataFrame, data: st.DataObject) -> None:
+@given(st.one_of(corrupt_forests(), deep_forests()), st.data(), st.sampled_from([0, 64]))
+def test_selections_match_the_reference(
+    df: pd.DataFrame, data: st.DataObject, level_max: int
+) -> None:
     known = [_value(x) for x in df["id"] if _value(x) is not None]
     if not known:
         return
-    task = data.draw(st.sampled_from(known))
+    tasks = data.draw(st.lists(st.sampled_from(known), min_size=1, max_size=3))
     expected = reference(df)
     parent = expected["_parent"]
-    row = [_value(x) for x in df["id"]].index(task)
+    tops = [[_value(x) for x in df["id"]].index(task) for task in tasks]
+    above = {at for row in tops for at in _chain_above(parent, row)}
+    depth = expected["depth"]
+    below = [r for r in range(len(df)) if any(r == t or _has_ancestor(parent, r, t) for t in tops)]
+    with level_loop_up_to(level_max):
+        query = tasks[0] if len(tasks) == 1 else tasks
+        got = ancestors(df, query).index.tolist()
+        assert got == sorted(above, key=lambda r: (depth[r], r))
+        assert children(df, query).index.tolist() == [
+            r for r in range(len(df)) if parent[r] in tops
+        ]
+        assert subtree(df, query).index.tolist() == below
+        assert subtree(df, pd.Series(tasks, dtype=STRING)).index.tolist() == below
+
+
+def _chain_above(parent: list[int], row: int) -> list[int]:
     chain = []
-    at = parent[row]
-    while at != -1:
-        chain.append(at)
-        at = parent[at]
-    assert ancestors(df, task)["id"].tolist() == [df["id"].iloc[r] for r in reversed(chain)]
-    kids = [r for r in range(len(df)) if parent[r] == row]
-    assert children(df, task).index.tolist() == kids
-    inside = [r for r in range(len(df)) if r == row or _has_ancestor(parent, r, row)]
-    assert subtree(df, task).index.tolist() == inside
+    while parent[row] != -1:
+        row = parent[row]
+        chain.append(row)
+    return chain
 
 
 def _has_ancestor(parent: list[int], row: int, top: int) -> bool:
@@ -623,3 +680,138 @@ def test_column_unescape_matches_the_row_by_row_one(texts: list[str | None]) -> 
     column = pa.array(texts, pa.large_string())
     expected = [None if t is None else trees._unescape(t) for t in texts]
     assert trees._unescape_all(column).to_pylist() == expected
+
+
+# --------------------------------------------------------------------------------------
+# selections: what they accept, what they refuse, and their cache
+# --------------------------------------------------------------------------------------
+
+
+def test_selections_accept_lists_arrays_and_series(project: pd.DataFrame) -> None:
+    one = subtree(project, "a1")["id"].tolist()
+    for query in (["a1"], ("a1",), np.array(["a1"]), pd.Series(["a1"]), pd.Index(["a1"])):
+        assert subtree(project, query)["id"].tolist() == one
+    both = subtree(project, project.loc[project["id"].isin(["a1", "b"]), "id"])
+    assert both["id"].tolist() == sorted(
+        set(one) | set(subtree(project, "b")["id"]), key=project["id"].tolist().index
+    )
+    assert subtree(project, []).empty
+
+
+@pytest.mark.parametrize("select", [subtree, ancestors, children])
+def test_unknown_ids_are_named_in_a_key_error(project: pd.DataFrame, select: Any) -> None:
+    with pytest.raises(TaskNotFoundError, match="'nope'") as caught:
+        select(project, "nope")
+    assert str(caught.value) == "no task with id 'nope' in this frame"
+    with pytest.raises(KeyError) as caught:  # still a KeyError for code that caught one
+        select(project, pd.Series(["a", "nope", "gone", "nope"], dtype=STRING))
+    assert caught.value.missing == ["nope", "gone"]
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [(None, TypeError), (5, TypeError), (["a", 5], TypeError), (["a", None], ValueError),
+     (pd.Series(["a", None], dtype=STRING), ValueError), (b"a", TypeError)],
+)
+def test_ids_of_the_wrong_kind_are_plain_argument_errors(
+    project: pd.DataFrame, query: Any, error: type[Exception]
+) -> None:
+    with pytest.raises(error, match="task ids"):
+        subtree(project, query)
+
+
+def test_a_frame_changed_after_a_selection_is_answered_from_the_new_links() -> None:
+    df = frame(["a", "b", "c"], [None, "a", "b"])
+    assert subtree(df, "a")["id"].tolist() == ["a", "b", "c"]
+    assert subtree(df, "a")["id"].tolist() == ["a", "b", "c"]  # from the cache
+    df.loc[2, "parent_id"] = pd.NA  # in place: c becomes a root
+    assert subtree(df, "a")["id"].tolist() == ["a", "b"]
+    assert ancestors(df, "c").empty
+    df["parent_id"] = pd.array([None, None, "a"], dtype=STRING)  # a new column
+    assert children(df, "a")["id"].tolist() == ["c"]
+    df.loc[3] = ["d", "c", "task 3", False]  # a new row
+    assert subtree(df, "a")["id"].tolist() == ["a", "c", "d"]
+
+
+def test_copies_and_object_columns_are_never_answered_from_a_stale_tree() -> None:
+    df = frame(["a", "b"], [None, "a"])
+    assert children(df, "a")["id"].tolist() == ["b"]
+    other = df.copy()
+    other.loc[1, "parent_id"] = pd.NA
+    assert children(other, "a").empty
+    assert children(df, "a")["id"].tolist() == ["b"]
+    plain = df.astype({"id": object, "parent_id": object})  # numpy data changes in place
+    assert children(plain, "a")["id"].tolist() == ["b"]
+    plain.loc[1, "parent_id"] = None
+    assert children(plain, "a").empty
+
+
+def test_the_selection_cache_lets_frames_go() -> None:
+    import gc
+
+    for _ in range(3 * trees._CACHE_SIZE):
+        subtree(frame(["a"], [None]), "a")
+    gc.collect()
+    assert len(trees._cache) <= trees._CACHE_SIZE
+
+
+# --------------------------------------------------------------------------------------
+# deep trees stay linear in memory
+# --------------------------------------------------------------------------------------
+
+_PEAK_SCRIPT = """
+import resource, sys
+import numpy as np, pandas as pd, pyarrow as pa
+from taskade_frames.trees import add_tree_columns, ancestors, subtree
+
+n, shape = int(sys.argv[1]), sys.argv[2]
+ids = pa.array([f"t{i:07d}" for i in range(n)], pa.large_string())
+rows = np.arange(n)
+if shape == "chain":
+    parents = ids.take(pa.array(rows - 1, mask=rows == 0))
+else:  # a cycle through every task: each one's parent is the next
+    parents = ids.take(pa.array((rows + 1) % n))
+df = pd.DataFrame({"id": pd.arrays.ArrowStringArray(ids),
+                   "parent_id": pd.arrays.ArrowStringArray(parents),
+                   "completed": pd.array(rows % 2 == 0, dtype="boolean")})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+out = add_tree_columns(df)
+deepest = int(out["depth"].to_numpy().argmax())
+n_ancestors = len(ancestors(df, ids[deepest].as_py()))
+peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print(json.dumps({"grew_kib": peak - before, "depth": int(out["depth"].max()),
+                  "path": out["path"].iloc[deepest], "ancestors": n_ancestors,
+                  "leaves_total": int(out["leaves_total"].iloc[0])}))
+"""
+
+
+@pytest.mark.parametrize(("n", "shape"), [(40_000, "chain"), (1_000_000, "cycle")])
+def test_deep_trees_build_every_column_in_bounded_memory(n: int, shape: str) -> None:
+    """A 40k-deep chain needed 22.6 GiB for its paths; a 1M cycle cut into a chain was
+    killed. Peak growth is measured in a fresh process, as a generous bound only."""
+    script = "import json\n" + textwrap.dedent(_PEAK_SCRIPT)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(n), shape],
+        capture_output=True, text=True, check=True, timeout=600,
+    )
+    got = json.loads(done.stdout)
+    assert got["grew_kib"] < 1024 * 1024, got  # < 1 GiB
+    assert got["depth"] == n - 1
+    assert got["ancestors"] == n - 1
+    assert got["leaves_total"] == 1
+    if shape == "chain":
+        chain = [0, *range(1, 15)]
+        last = n - 1
+    else:  # t0 is the cut root; t(n-1) hangs below it, then t(n-2), ... down to t1
+        chain = [0, *range(n - 1, n - 15, -1)]
+        last = 1
+    expected = [f"t{i:07d}" for i in chain] + [trees.PATH_ELISION, f"t{last:07d}"]
+    assert got["path"] == "/".join(expected)
+
+
+def test_path_lists_refuse_rather_than_exhaust_memory(monkeypatch: pytest.MonkeyPatch) -> None:
+    ids = [f"n{i}" for i in range(100)]
+    df = frame(ids, [None, *ids[:-1]])
+    monkeypatch.setattr(trees, "PATH_LISTS_MAX_IDS", 1000)
+    with pytest.raises(ValueError, match="PATH_LISTS_MAX_IDS"):
+        path_lists(df)
