@@ -983,6 +983,7 @@ def to_markdown_outline(
     return f"{header}\n\n{body[0].as_py()}"
 
 
+_HEADING = re.compile(r"#{1,6}(?:[ \t]+(.*))?")
 # One outline item: indentation, a bullet, then an optional checkbox and the text.
 _ITEM = (
     r"^(?P<indent>[ \t]*)[-*+]"
@@ -996,7 +997,10 @@ def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
     Accepts ``- [ ]``, ``- [x]``/``- [X]`` and plain ``- text`` items with ``-``, ``*`` or
     ``+`` bullets, indented two spaces (or one tab) per level. An item indented deeper than
     one level below the previous item is attached one level below it. Blank lines are
-    skipped; a first ``# title`` line gives the title ("" if absent).
+    skipped; a first ``# title`` line (one to six ``#``) gives the title, without the
+    spaces and tabs around it ("" if absent). A ``\\r`` ending a line is a line ending.
+    The rules, shared with the emulator's parser, are the golden cases in
+    ``tests/golden/outlines.json``.
 
     Returns:
         ``(title, tasks)``; tasks have ``id`` (synthetic ``t0``, ``t1``, ...), ``parent_id``,
@@ -1013,8 +1017,10 @@ def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
     numbers = np.array([k for k, line in enumerate(lines, start=1) if line.strip()], np.int64)
     kept = [lines[k - 1].removesuffix("\r") for k in numbers]
     title = ""
-    if kept and kept[0].startswith("# "):
-        title, kept, numbers = _unescape(kept[0][2:]), kept[1:], numbers[1:]
+    heading = _HEADING.fullmatch(kept[0].strip(" \t")) if kept else None
+    if heading is not None:
+        # Only spaces and tabs pad a heading; other whitespace is part of the title.
+        title, kept, numbers = _unescape((heading[1] or "").strip(" \t")), kept[1:], numbers[1:]
     parts = pc.extract_regex(pa.array(kept, pa.large_string()), _ITEM)
     bad = np.flatnonzero(np.asarray(parts.is_null(), dtype=np.bool_))
     if len(bad):

@@ -2,10 +2,13 @@
 
 The format is the one the client's renderer emits: a ``# Name`` heading, then
 one list item per task, two spaces (or one tab) per level, ``- [ ]`` open and
-``- [x]`` completed. Inside a task's text a newline is written ``\\n`` and a
-backslash ``\\\\``, so every task stays on one line. The parser is lenient
-about what people type by hand (``*``/``+`` bullets, no checkbox, skipped
-levels); other non-blank lines become root tasks so that no text is lost.
+``- [x]`` completed. Inside a task's text (and the name) a newline is written
+``\\n``, a carriage return ``\\r`` and a backslash ``\\\\``, so every task stays
+on one line; one raw ``\\r`` at the end of a line is a line ending. The parser
+is lenient about what people type by hand (``*``/``+`` bullets, no checkbox,
+skipped levels); other non-blank lines become root tasks so that no text is lost.
+The exact rules are the golden cases in ``tests/golden/outlines.json``, which the
+client's renderer and parser must meet too (this code shares nothing with them).
 """
 
 from __future__ import annotations
@@ -29,14 +32,18 @@ class OutlineTask(NamedTuple):
 
 
 def unescape(text: str) -> str:
-    """Undo the renderer's escaping: ``\\n`` is a newline, ``\\\\`` a backslash."""
+    """Undo the renderer's escaping: ``\\n`` is a newline, ``\\r`` a carriage
+    return, ``\\\\`` a backslash; any other backslash stays as it is."""
     if "\\" not in text:
         return text
-    return _ESCAPE.sub(lambda m: {"n": "\n", "\\": "\\"}.get(m.group(1), m.group(0)), text)
+    return _ESCAPE.sub(lambda m: _UNESCAPED.get(m.group(1), m.group(0)), text)
+
+
+_UNESCAPED = {"n": "\n", "r": "\r", "\\": "\\"}
 
 
 def escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
+    return text.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r")
 
 
 def _level(indent: str) -> int:
@@ -57,16 +64,18 @@ OutlineTask(depth=1, text='Socks', completed=True)])
     name: str | None = None
     tasks: list[OutlineTask] = []
     # Split on "\n" only: str.splitlines() would also break on U+2028 and
-    # friends, which are legal inside a task's text. A "\r" is a line ending
-    # only when the whole document uses CRLF; otherwise it belongs to the text.
-    crlf = markdown.count("\r\n") == markdown.count("\n") > 0
+    # friends, which are legal inside a task's text. The renderer escapes a
+    # "\r" in a text, so a raw one ending a line is a CRLF line ending, even in
+    # a document whose line endings are mixed.
     for raw in markdown.split("\n"):
-        line = raw[:-1] if crlf and raw.endswith("\r") else raw
+        line = raw.removesuffix("\r")
         if not line.strip():
             continue
-        heading = _HEADING.fullmatch(line.strip()) if line.lstrip().startswith("#") else None
+        padded = line.strip(" \t")
+        heading = _HEADING.fullmatch(padded) if padded.startswith("#") else None
         if name is None and heading is not None and not tasks:
-            name = unescape((heading.group(1) or "").strip()) or UNTITLED
+            # Only spaces and tabs pad a heading; other whitespace is part of the name.
+            name = unescape((heading.group(1) or "").strip(" \t")) or UNTITLED
             continue
         item = _ITEM.match(line)
         if item is None:
