@@ -1,5 +1,9 @@
 """Time ``add_tree_columns`` on a large random task forest against a per-row baseline.
 
+Also times the selections (``subtree``, ``ancestors``, ``children``): the first call on a
+frame builds its tree, later calls on the same frame reuse it; and deep shapes (a single
+chain) that used to grow the ``path`` column quadratically.
+
 The forest looks like real ``listTasks`` output: tasks in document order (pre-order), ids of
 16 letters and digits, depths up to 12 with most tasks a few levels down. The baseline is
 what one would write first: ``DataFrame.apply`` per row with recursive parent walks. It is
@@ -22,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from taskade_frames.trees import add_tree_columns
+from taskade_frames.trees import add_tree_columns, ancestors, children, subtree
 
 MAX_DEPTH = 12
 SEED = 20240611
@@ -124,6 +128,43 @@ def _best_of(repeat: int, fn: Callable[[], Any]) -> tuple[float, float]:
     return min(wall), min(cpu)
 
 
+def chain(n: int) -> pd.DataFrame:
+    """One task under another, ``n`` deep: the worst shape for per-level work and paths."""
+    ids = pa.array([f"t{i:07d}" for i in range(n)], pa.large_string())
+    rows = np.arange(n)
+    parents = ids.take(pa.array(rows - 1, mask=rows == 0))
+    return pd.DataFrame(
+        {
+            "id": pd.arrays.ArrowStringArray(ids),
+            "parent_id": pd.arrays.ArrowStringArray(parents),
+            "completed": pd.array(rows % 2 == 0, dtype="boolean"),
+        }
+    )
+
+
+def time_selections(df: pd.DataFrame, repeat: int) -> dict[str, float]:
+    """Seconds for the first selection on a fresh frame, and the best repeat call of each.
+
+    The task picked is the biggest one at depth 2, as an analyst might pick a section.
+    """
+    frame = df.copy()  # a new frame: nothing cached for it yet
+    tree = add_tree_columns(df, path=False)
+    section = tree[tree["depth"] == 2]
+    task = section["id"].iloc[int(section["n_descendants"].to_numpy().argmax())]
+    leaf = tree.loc[tree["depth"] == tree["depth"].max(), "id"].iloc[0]
+    start = time.perf_counter()
+    subtree(frame, task)
+    first = time.perf_counter() - start
+    out = {"selection_first_call": first}
+    for name, fn, arg in (
+        ("subtree", subtree, task),
+        ("ancestors", ancestors, leaf),
+        ("children", children, task),
+    ):
+        out[f"{name}_repeat"] = _best_of(max(repeat, 5), lambda f=fn, a=arg: f(frame, a))[0]
+    return out
+
+
 def run(n: int = 1_000_000, repeat: int = 3, baseline_n: int = 20_000) -> dict[str, Any]:
     """Time the vectorised code on ``n`` tasks and the baseline on ``min(n, baseline_n)``.
 
@@ -140,7 +181,13 @@ def run(n: int = 1_000_000, repeat: int = 3, baseline_n: int = 20_000) -> dict[s
     baseline = _best_of(1, lambda: naive_tree_columns(small))[0]
     vectorised_small = _best_of(repeat, lambda: add_tree_columns(small))[0]
     depth = add_tree_columns(df, path=False)["depth"]
+    selections = time_selections(df, repeat)
+    deep = chain(n)
+    deep_seconds = _best_of(1, lambda: add_tree_columns(deep))[0]
+    del deep
     return {
+        **selections,
+        "chain_seconds": deep_seconds,
         "n": n,
         "repeat": repeat,
         "max_depth": int(depth.max()) if n else 0,
@@ -187,6 +234,12 @@ def main(argv: list[str] | None = None) -> None:
         cpu_text = "" if cpu is None else f"{cpu:.3f}"
         per_task = 1e6 * seconds / max(tasks, 1)
         print(f"{what:<34}{tasks:>11,}{seconds:>10.3f}{cpu_text:>8}{per_task:>9.2f}")
+    print(f"a single chain {r['n']:,} deep{'':<6}{r['n']:>11,}{r['chain_seconds']:>10.3f}")
+    first = r["selection_first_call"]
+    print(f"selections: first call {1e3 * first:.1f} ms (builds the tree), then per call:")
+    for name in ("subtree", "ancestors", "children"):
+        again = r[f"{name}_repeat"]
+        print(f"  {name:<10}{1e3 * again:8.2f} ms   first/repeat {first / max(again, 1e-9):6.0f}x")
     if r["baseline_n"] < r["n"]:
         print(f"(baseline run on the first {r['baseline_n']:,} tasks only: it is too slow)")
     print(

@@ -358,6 +358,19 @@ def test_ids_that_collide_in_the_hash_still_link_exactly(monkeypatch: pytest.Mon
     assert out["is_orphan"].tolist() == [False, False, True, True]
 
 
+def test_selections_find_ids_exactly_when_hashes_collide(monkeypatch: pytest.MonkeyPatch) -> None:
+    def by_length(arr: Any) -> np.ndarray:
+        return np.asarray(pd.Series(arr.to_pylist(), dtype=object).str.len().fillna(0), "u8")
+
+    monkeypatch.setattr(trees, "_hash_strings", by_length)
+    df = frame(["aa", "bb", "cc", "dd"], [None, "aa", None, "cc"])
+    for _ in range(2):  # the second time through the cached index
+        assert subtree(df, "cc")["id"].tolist() == ["cc", "dd"]
+        assert subtree(df, ["bb", "dd"])["id"].tolist() == ["bb", "dd"]
+        with pytest.raises(TaskNotFoundError, match="'ee'"):
+            children(df, "ee")
+
+
 def test_long_ids_skip_the_fast_hash() -> None:
     long = "x" * 300
     df = frame([long, long + "y", "z"], [None, long, long + "y"])
