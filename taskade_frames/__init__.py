@@ -54,6 +54,7 @@ _LAZY = {
     "to_markdown_outline": "trees",
     "parse_markdown_outline": "trees",
     "children": "trees",
+    "TaskNotFoundError": "trees",
     "load_space": "space",
     "SpaceFrames": "space",
     "export_space": "export",
@@ -85,6 +86,7 @@ __all__ = [
     "ReadTimeoutError",
     "ServerError",
     "SpaceFrames",
+    "TaskNotFoundError",
     "TaskadeClient",
     "TaskadeError",
     "TransportError",
@@ -147,6 +149,7 @@ if TYPE_CHECKING:  # pragma: no cover
     )
     from .space import SpaceFrames, load_space
     from .trees import (
+        TaskNotFoundError,
         add_tree_columns,
         ancestors,
         children,
