@@ -768,7 +768,7 @@ def _selection_forest(
     arrays = [_arrow_backed(df[id_col]), _arrow_backed(df[parent_col])]
     if arrays[0] is None or arrays[1] is None:
         return (*_forest_of(df, id_col, parent_col), None)
-    key, fingerprint = id(df), (id_col, parent_col, _fingerprint(arrays))  # type: ignore[arg-type]
+    key, fingerprint = id(df), (id_col, parent_col, _fingerprint(arrays))
     entry = _cache.get(key)
     if entry is not None and entry[0]() is df and entry[1][:3] == fingerprint:
         _cache.move_to_end(key)
@@ -843,10 +843,8 @@ def _rows_of(
     found = None if index is None or not len(wanted) else index.find(ids, wanted)
     if found is not None:
         return np.unique(found)
-    if len(wanted) == 1:  # a scan with one comparison is faster than building a set
-        hit = pc.equal(ids, wanted[0])
-    else:
-        hit = pc.is_in(ids, value_set=wanted)
+    # With one id, a scan with one comparison is faster than building a set.
+    hit = pc.equal(ids, wanted[0]) if len(wanted) == 1 else pc.is_in(ids, value_set=wanted)
     rows = np.flatnonzero(np.asarray(hit.fill_null(False), dtype=np.bool_))
     rows = rows[~forest.is_duplicate[rows]]
     if len(rows) < len(wanted):
@@ -884,7 +882,9 @@ def subtree(
     lo, hi = rank[tops], rank[tops] + size[tops]
     if len(tops) == 1 and (hi[0] - lo[0]) * 32 < len(df):  # small: sort the run, skip a scan
         return df.iloc[np.sort(forest.document_order[lo[0] : hi[0]])]
-    cover = np.cumsum(np.bincount(lo, minlength=len(df) + 1) - np.bincount(hi, minlength=len(df) + 1))
+    cover = np.cumsum(
+        np.bincount(lo, minlength=len(df) + 1) - np.bincount(hi, minlength=len(df) + 1)
+    )
     return df.iloc[np.flatnonzero(cover[rank] > 0)]
 
 

@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 from taskade_frames import trees
 from taskade_frames.trees import (
     TREE_DTYPES,
+    TaskNotFoundError,
     add_tree_columns,
     ancestors,
-    TaskNotFoundError,
     children,
     parse_markdown_outline,
     path_lists,
@@ -569,7 +569,8 @@ def deep_forests(draw: st.DrawFn) -> pd.DataFrame:
     n = draw(st.integers(0, 60))
     ids = [f"d{i}" for i in draw(st.permutations(range(n)))]
     parents = [
-        None if i == 0 or draw(st.integers(0, 9)) == 0
+        None
+        if i == 0 or draw(st.integers(0, 9)) == 0
         else ids[i - 1 if draw(st.integers(0, 5)) else draw(st.integers(0, i - 1))]
         for i in range(n)
     ]
@@ -723,8 +724,14 @@ def test_unknown_ids_are_named_in_a_key_error(project: pd.DataFrame, select: Any
 
 @pytest.mark.parametrize(
     ("query", "error"),
-    [(None, TypeError), (5, TypeError), (["a", 5], TypeError), (["a", None], ValueError),
-     (pd.Series(["a", None], dtype=STRING), ValueError), (b"a", TypeError)],
+    [
+        (None, TypeError),
+        (5, TypeError),
+        (["a", 5], TypeError),
+        (["a", None], ValueError),
+        (pd.Series(["a", None], dtype=STRING), ValueError),
+        (b"a", TypeError),
+    ],
 )
 def test_ids_of_the_wrong_kind_are_plain_argument_errors(
     project: pd.DataFrame, query: Any, error: type[Exception]
@@ -805,7 +812,10 @@ def test_deep_trees_build_every_column_in_bounded_memory(n: int, shape: str) -> 
     script = "import json\n" + textwrap.dedent(_PEAK_SCRIPT)
     done = subprocess.run(
         [sys.executable, "-c", script, str(n), shape],
-        capture_output=True, text=True, check=True, timeout=600,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
     )
     got = json.loads(done.stdout)
     assert got["grew_kib"] < 1024 * 1024, got  # < 1 GiB
