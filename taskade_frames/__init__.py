@@ -59,10 +59,11 @@ _LAZY = {
     "SpaceFrames": "space",
     "export_space": "export",
     "export_all": "export",
-    "read_export": "export",
-    "diff_snapshots": "export",
-    "completion_history": "export",
-    "list_snapshots": "export",
+    "read_export": "snapshots",
+    "diff_snapshots": "snapshots",
+    "completion_history": "snapshots",
+    "list_snapshots": "snapshots",
+    "prune_snapshots": "snapshots",
     "ExportError": "export",
     "ExportResult": "export",
 }
@@ -115,22 +116,14 @@ __all__ = [
     "load_templates",
     "parse_markdown_outline",
     "prompt_agent",
+    "prune_snapshots",
     "read_export",
     "subtree",
     "to_markdown_outline",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
-    from .export import (
-        ExportError,
-        ExportResult,
-        completion_history,
-        diff_snapshots,
-        export_all,
-        export_space,
-        list_snapshots,
-        read_export,
-    )
+    from .export import ExportError, ExportResult, export_all, export_space
     from .loaders import (
         load_agents,
         load_blocks,
@@ -146,6 +139,13 @@ if TYPE_CHECKING:  # pragma: no cover
         load_tasks,
         load_templates,
         prompt_agent,
+    )
+    from .snapshots import (
+        completion_history,
+        diff_snapshots,
+        list_snapshots,
+        prune_snapshots,
+        read_export,
     )
     from .space import SpaceFrames, load_space
     from .trees import (

@@ -1,7 +1,7 @@
 """Matplotlib pictures of task frames: completion per project, by depth, open work, over time.
 
 Every function takes the frame the loaders (or ``SpaceFrames.completion`` /
-``export.completion_history``) return, draws on ``ax`` (default: a new figure
+``snapshots.completion_history``) return, draws on ``ax`` (default: a new figure
 sized to the data), and returns the Axes. An empty frame gives an Axes that says
 so instead of an error. matplotlib is imported inside the functions, so importing
 this module costs nothing until a plot is drawn.
@@ -278,7 +278,7 @@ def completion_over_time(
     """Share of tasks completed at each snapshot: one line per project, and all together.
 
     Args:
-        history: ``export.completion_history(out)``: ``snapshot`` (UTC), ``project_id``,
+        history: ``snapshots.completion_history(out)``: ``snapshot`` (UTC), ``project_id``,
             ``project_name``, ``tasks``, ``completed``, ``share_completed``.
         top: at most this many project lines (largest by tasks at the last snapshot);
             the "all projects" line always counts every project.

@@ -8,7 +8,7 @@ frame and the rest still load, unless ``strict=True``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -20,7 +20,7 @@ from . import loaders, schemas
 from .client import TaskadeClient
 from .errors import TaskadeError
 
-__all__ = ["ENTITIES", "SpaceFrames", "load_space"]
+__all__ = ["ENTITIES", "SpaceFrames", "concat_frames", "load_space"]
 
 # The frames of a space, in the order they are fetched and exported.
 ENTITIES = (
@@ -158,7 +158,7 @@ def load_space(
     finally:
         bar.close()
 
-    frames = {name: _concat(name, parts[name]) for name in ENTITIES if name != "errors"}
+    frames = {name: concat_frames(name, parts[name]) for name in ENTITIES if name != "errors"}
     err = schemas.frame("errors", {k: [e[k] for e in errors] for k in
                                    ("resource", "id", "status", "error", "message")}) \
         if errors else schemas.empty_frame("errors")
@@ -207,7 +207,8 @@ def _run(pool, jobs, parts, errors, reports, bar, strict) -> None:
             })
 
 
-def _concat(entity: str, frames: list[pd.DataFrame]) -> pd.DataFrame:
+def concat_frames(entity: str, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
+    """Frames of one entity as one typed frame (empty ones skipped, attrs dropped)."""
     frames = [f for f in frames if len(f)]
     if not frames:
         return schemas.empty_frame(entity)

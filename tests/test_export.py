@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import taskade_frames
-from taskade_frames import TaskadeClient, export, schemas
+from taskade_frames import TaskadeClient, export, schemas, snapshots, storage
 from taskade_frames.cli import main
 from taskade_frames.errors import NotFoundError
 from taskade_frames.export import (
@@ -30,14 +30,16 @@ from taskade_frames.export import (
     ExportError,
     SnapshotExistsError,
     SnapshotNotFoundError,
-    completion_history,
-    diff_snapshots,
     export_all,
     export_space,
+)
+from taskade_frames.loaders import load_spaces
+from taskade_frames.snapshots import (
+    completion_history,
+    diff_snapshots,
     list_snapshots,
     read_export,
 )
-from taskade_frames.loaders import load_spaces
 from taskade_frames.space import load_space
 
 from .conftest import FAKE_TOKEN
@@ -287,13 +289,16 @@ def test_snapshot_names_are_ordered_and_never_overwritten(emulator, client, tmp_
     assert len(list_snapshots(tmp_path)) == 3
 
 
-def test_readers_explain_a_folder_without_snapshots(tmp_path):
-    assert list_snapshots(tmp_path).empty
-    assert list(completion_history(tmp_path).columns) == list(export.HISTORY_COLUMNS)
-    with pytest.raises(SnapshotNotFoundError, match="found 0"):
-        read_export(tmp_path)
-    with pytest.raises(SnapshotNotFoundError, match="2026-01-01T000000Z"):
-        read_export(tmp_path, "2026-01-01T000000Z")
+@pytest.mark.parametrize("where", ["empty-folder", "typo-dir"])
+def test_readers_raise_on_a_location_without_an_export(tmp_path, where):
+    out = tmp_path / where
+    if where == "empty-folder":
+        out.mkdir()
+    for read in (list_snapshots, completion_history, read_export, diff_snapshots,
+                 lambda o: read_export(o, "2026-01-01T000000Z")):
+        with pytest.raises(SnapshotNotFoundError, match="holds no export"):
+            read(out)
+    assert not (tmp_path / "typo-dir").exists()
 
 
 def test_uncommitted_snapshot_folders_are_invisible_and_cleaned_by_the_next_export(
@@ -322,7 +327,7 @@ def test_an_unknown_space_is_a_typed_error_and_writes_nothing(emulator, client, 
     with pytest.raises(NotFoundError):
         export_space("NoSuchSpace00000", out, client, progress=False)
 
-    assert [p.name for p in out.iterdir()] == []
+    assert not out.exists()
 
 
 def test_an_unwritable_folder_is_a_clear_error(emulator, client, tmp_path):
@@ -387,7 +392,7 @@ def test_diff_and_history_follow_changes_between_two_snapshots(emulator, client,
 
     diff = diff_snapshots(tmp_path)
 
-    assert list(diff.columns) == list(export.DIFF_COLUMNS)
+    assert list(diff.columns) == list(snapshots.DIFF_COLUMNS)
     got = set(zip(diff["project_id"], diff["task_id"], diff["change"], strict=True))
     assert got == {
         (trip, flights, "completed"), (trip, flights, "text_changed"),
@@ -500,7 +505,7 @@ def test_a_failed_commit_removes_folders_already_moved(emulator, client, tmp_pat
             raise OSError(errno.EIO, "Input/output error")
         return real(src, dst)
 
-    monkeypatch.setattr(export.os, "replace", replace)
+    monkeypatch.setattr(storage.os, "replace", replace)
     with pytest.raises(ExportError, match="cannot commit snapshot 2026-11-30T120000Z"):
         export_space(sid, tmp_path, client, snapshot=T1, progress=False)
 
@@ -554,7 +559,7 @@ def test_cli_reports_an_unknown_space(env, tmp_path, capsys):
 
     assert code == 1
     assert "space 'NoSuchSpace00000' is unknown or not visible" in capsys.readouterr().err
-    assert list_snapshots(tmp_path).empty
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_cli_reports_an_unwritable_folder(env, tmp_path, capsys):

@@ -20,15 +20,9 @@ import duckdb
 import pandas as pd
 import pytest
 
-from taskade_frames import export
-from taskade_frames.export import (
-    ENTITIES,
-    ExportError,
-    export_all,
-    export_space,
-    list_snapshots,
-    read_export,
-)
+from taskade_frames import export, storage
+from taskade_frames.export import ENTITIES, ExportError, export_all, export_space
+from taskade_frames.snapshots import list_snapshots, read_export
 
 from .conftest import FAKE_TOKEN
 
@@ -76,7 +70,7 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
                                         f"{proc.communicate()}"
             assert time.monotonic() < deadline, "nothing was staged in time"
             time.sleep(0.01)
-            staged = list((out / export.STAGING).rglob("*.parquet"))
+            staged = list((out / storage.STAGING).rglob("*.parquet"))
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=10)
     finally:
@@ -86,7 +80,7 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
     emulator.latency = 0.0
 
     assert proc.returncode == -signal.SIGKILL
-    assert list((out / export.STAGING).rglob("*.parquet")), "the kill left staged files"
+    assert list((out / storage.STAGING).rglob("*.parquet")), "the kill left staged files"
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot]
     after_kill = read_export(out)
     for entity in ENTITIES:
@@ -97,7 +91,7 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
 
     rerun = export_all(out, client, progress=False)
 
-    assert not (out / export.STAGING).exists()
+    assert not (out / storage.STAGING).exists()
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot, rerun.snapshot]
     assert len(rerun.spaces) == len(ws.spaces)
     assert snapshots_seen_by_duckdb(out, "tasks") == {
@@ -112,13 +106,13 @@ def test_a_kill_between_moving_folders_and_the_commit(emulator, client, tmp_path
     real = os.replace
 
     def replace(src, dst):
-        if os.path.basename(os.path.dirname(dst)) == export.MANIFESTS:
+        if os.path.basename(os.path.dirname(dst)) == storage.MANIFESTS:
             raise OSError(errno.EIO, "killed here")
         return real(src, dst)
 
     # A SIGKILL runs no cleanup: the folders already moved stay behind.
     monkeypatch.setattr(export._Writer, "_abort", lambda self: None)
-    monkeypatch.setattr(export.os, "replace", replace)
+    monkeypatch.setattr(storage.os, "replace", replace)
     with pytest.raises(ExportError):
         export_space(sid, tmp_path, client, snapshot=T1, progress=False)
     monkeypatch.undo()
@@ -136,4 +130,4 @@ def test_a_kill_between_moving_folders_and_the_commit(emulator, client, tmp_path
     assert rerun.snapshot == "2020-11-30T120000Z"
     assert snapshots_seen_by_duckdb(tmp_path, "tasks") == {
         first.snapshot: first.rows["tasks"], rerun.snapshot: rerun.rows["tasks"]}
-    assert not (tmp_path / export.STAGING).exists()
+    assert not (tmp_path / storage.STAGING).exists()

@@ -1,0 +1,532 @@
+"""Reading snapshots back: listing, frames, diffs between snapshots, history, retention.
+
+The writer is :mod:`taskade_frames.export`; the layout and the commit protocol are in
+:mod:`taskade_frames.storage`. Readers trust manifests only: a snapshot exists
+once ``_snapshots/<name>.json`` does. A committed snapshot whose manifest or data
+is damaged (whatever the cause) is listed as such, warned about and skipped, so
+one bad snapshot never makes the others unreadable.
+
+Every function takes a local path or a URI (``s3://bucket/prefix`` ...), and every
+snapshot argument takes what the library itself returns: a name, ``"latest"``,
+``"previous"``, a timestamp from ``list_snapshots().snapshot_time`` or
+``completion_history()["snapshot"]``, or a date (the last snapshot of that day).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from . import schemas
+from .errors import redact
+from .export import ENTITIES, remove_leftovers
+from .space import completion_by_project, concat_frames
+from .storage import (
+    MANIFESTS,
+    PARTITION,
+    ExportError,
+    SnapshotNotFoundError,
+    Store,
+    open_store,
+    part,
+    snapshot_time,
+)
+
+if TYPE_CHECKING:  # pragma: no cover
+    import pyarrow as pa
+
+__all__ = [
+    "CHANGES",
+    "DIFF_COLUMNS",
+    "HISTORY_COLUMNS",
+    "DamagedSnapshotWarning",
+    "completion_history",
+    "diff_snapshots",
+    "list_snapshots",
+    "prune_snapshots",
+    "read_export",
+]
+
+CHANGES = ("added", "removed", "completed", "reopened", "text_changed", "moved")
+DIFF_COLUMNS = (
+    "project_id", "task_id", "change", "text_before", "text_after",
+    "parent_before", "parent_after", "completed_before", "completed_after",
+)
+HISTORY_COLUMNS = (
+    "snapshot", "space_id", "project_id", "project_name", "tasks", "completed",
+    "share_completed",
+)
+
+Snapshot = str | datetime | date
+
+
+class DamagedSnapshotWarning(UserWarning):
+    """A committed snapshot cannot be read and was skipped."""
+
+
+@dataclass
+class _Entry:
+    """One committed snapshot: its manifest, or why it is damaged."""
+
+    name: str
+    manifest: dict[str, Any] | None
+    damage: str | None
+
+    @property
+    def time(self) -> pd.Timestamp:
+        raw = self.manifest["snapshot_time"] if self.manifest else snapshot_time(self.name)
+        return pd.Timestamp(raw).tz_convert("UTC").as_unit("us")
+
+
+def _catalog(store: Store, check: bool = True) -> list[_Entry]:
+    """Every committed snapshot, oldest first; SnapshotNotFoundError if there is no export."""
+    names = store.committed_names()
+    if not names:
+        raise SnapshotNotFoundError(
+            f"{store.display} holds no export (no committed snapshot under {MANIFESTS}/); "
+            "check the path, or write one with export_space / export_all")
+    entries = []
+    for name in names:
+        try:
+            manifest = store.manifest(name)
+        except ExportError as exc:
+            entries.append(_Entry(name, None, str(exc)))
+            continue
+        entries.append(_Entry(name, manifest, _missing_parts(store, manifest) if check
+                              else None))
+    return entries
+
+
+def _missing_parts(store: Store, manifest: Mapping[str, Any]) -> str | None:
+    name = manifest["snapshot"]
+    present = set()
+    for entity in manifest["entities"]:
+        for info in store.listdir(f"{entity}/snapshot={name}", recursive=True):
+            present.add(store.relative(info.path))
+    missing = [part(e, name, sid) for e in manifest["entities"] for sid in manifest["spaces"]
+               if part(e, name, sid) not in present]
+    if not missing:
+        return None
+    return (f"snapshot {name} in {store.display} is damaged: {len(missing)} part(s) "
+            f"missing, such as {missing[0]}")
+
+
+def _good(store: Store, entries: list[_Entry], space_id: str | None = None,
+          warn: bool = True) -> list[_Entry]:
+    good = []
+    for entry in entries:
+        if entry.damage is not None:
+            if warn:
+                warnings.warn(f"{entry.damage}; skipped", DamagedSnapshotWarning, stacklevel=3)
+            continue
+        assert entry.manifest is not None
+        if space_id is None or space_id in entry.manifest["spaces"]:
+            good.append(entry)
+    return good
+
+
+def _select(store: Store, snapshot: Snapshot, space_id: str | None = None) -> dict[str, Any]:
+    """The manifest a snapshot argument names (see the module docstring)."""
+    entries = _catalog(store)
+    of = f" containing space {space_id}" if space_id else ""
+    if isinstance(snapshot, str) and snapshot in ("latest", "previous"):
+        good = _good(store, entries, space_id)
+        need = 1 if snapshot == "latest" else 2
+        if len(good) < need:
+            raise SnapshotNotFoundError(f"{snapshot!r} needs {need} readable snapshot(s)"
+                                        f"{of} in {store.display}, found {len(good)}")
+        return good[-need].manifest  # type: ignore[return-value]
+    entry = _find(store, entries, snapshot)
+    if entry.damage is not None:
+        raise ExportError(entry.damage)
+    assert entry.manifest is not None
+    if space_id is not None and space_id not in entry.manifest["spaces"]:
+        raise SnapshotNotFoundError(f"snapshot {entry.name} has no space {space_id}")
+    return entry.manifest
+
+
+def _find(store: Store, entries: list[_Entry], snapshot: Snapshot) -> _Entry:
+    if isinstance(snapshot, str):
+        found = [e for e in entries if e.name == snapshot]
+        if not found:
+            try:
+                snapshot_time(snapshot)
+            except ValueError:
+                raise ValueError(f"snapshot must be a name like 2026-11-29T120000Z, 'latest', "
+                                 f"'previous', a timestamp or a date, got {snapshot!r}") from None
+            raise SnapshotNotFoundError(
+                f"no committed snapshot {snapshot!r} in {store.display}")
+        return found[0]
+    if isinstance(snapshot, datetime):  # pd.Timestamp included
+        if snapshot.tzinfo is None:
+            raise ValueError("a snapshot time must be timezone-aware (UTC)")
+        when = pd.Timestamp(snapshot).tz_convert("UTC")
+        found = [e for e in entries if e.time == when] or [
+            e for e in entries if e.time.floor("s") == when.floor("s")]
+    elif isinstance(snapshot, date):
+        found = [e for e in entries if e.time.date() == snapshot][-1:]
+    else:
+        raise TypeError(f"snapshot must be a name, a timestamp or a date, got "
+                        f"{type(snapshot).__name__}")
+    if len(found) != 1:
+        raise SnapshotNotFoundError(
+            f"{len(found) or 'no'} committed snapshot(s) at {snapshot} in {store.display}"
+            + ("; pass the name instead" if found else ""))
+    return found[0]
+
+
+def list_snapshots(out: str | os.PathLike[str]) -> pd.DataFrame:
+    """Committed snapshots under ``out``, oldest first, damaged ones included and flagged.
+
+    Returns:
+        ``snapshot`` (name), ``snapshot_time`` (UTC, when its data started being
+        read), ``spaces`` (count), ``tasks`` and ``errors`` (rows), ``api_host``,
+        ``version``, ``damaged`` (why it cannot be read; NA when it can).
+
+    Raises:
+        SnapshotNotFoundError: ``out`` holds no export.
+
+    >>> list_snapshots("exports").snapshot.iloc[-1]  # doctest: +SKIP
+    '2026-11-29T120000Z'
+    """
+    entries = _catalog(open_store(out))
+    found = [e.manifest or {} for e in entries]
+    rows = [m.get("rows", {}) for m in found]
+    return pd.DataFrame({
+        "snapshot": pd.array([e.name for e in entries], dtype=schemas.STRING),
+        "snapshot_time": pd.DatetimeIndex([e.time for e in entries], dtype="datetime64[us, UTC]"),
+        "spaces": pd.array([len(m["spaces"]) if m else None for m in found], dtype="Int64"),
+        "tasks": pd.array([r.get("tasks") if found[i] else None for i, r in enumerate(rows)],
+                          dtype="Int64"),
+        "errors": pd.array([r.get("errors") if found[i] else None for i, r in enumerate(rows)],
+                           dtype="Int64"),
+        "api_host": pd.array([m.get("api_host") for m in found], dtype=schemas.STRING),
+        "version": pd.array([m.get("version") for m in found], dtype=schemas.STRING),
+        "damaged": pd.array([e.damage for e in entries], dtype=schemas.STRING),
+    })
+
+
+# -- read-back -----------------------------------------------------------------
+
+
+def _pandas_type(arrow_type: pa.DataType) -> Any:
+    import pyarrow as pa
+
+    if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
+        return schemas.STRING
+    return {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype(),
+            pa.float64(): pd.Float64Dtype()}.get(arrow_type)
+
+
+def _read_part(store: Store, entity: str, name: str, space_id: str,
+               columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """One space's file of one entity, typed; ``space_id`` restored from the path."""
+    import pyarrow.parquet as pq
+
+    wanted = list(columns) if columns is not None else schemas.columns(entity)
+    rel = part(entity, name, space_id)
+    try:
+        with store.fs.open_input_file(store.path(rel)) as f:
+            parquet = pq.ParquetFile(f)
+            in_file = [c for c in wanted if c in parquet.schema_arrow.names]
+            df = parquet.read(columns=in_file).to_pandas(types_mapper=_pandas_type)
+    except FileNotFoundError:
+        raise ExportError(f"snapshot {name} in {store.display} is damaged: {entity} of space "
+                          f"{space_id} is missing") from None
+    except (OSError, ValueError) as exc:  # ArrowInvalid: not parquet, truncated
+        raise ExportError(f"snapshot {name} in {store.display} is damaged: {entity} of space "
+                          f"{space_id} cannot be read ({redact(exc)})") from exc
+    if PARTITION in wanted and PARTITION not in in_file:
+        df[PARTITION] = pd.array([space_id] * len(df), dtype=schemas.STRING)
+    dtypes = schemas.dtypes(entity)
+    return df.astype({c: dtypes[c] for c in wanted if c in df.columns})[wanted]
+
+
+def _failed_spaces(manifest: Mapping[str, Any]) -> pd.DataFrame:
+    """Spaces the export could not write at all, as errors rows (kept in the manifest)."""
+    failed = manifest.get("failed") or []
+    if not failed:
+        return schemas.empty_frame("errors")
+    return schemas.frame("errors", {k: [f.get(k) for f in failed]
+                                    for k in schemas.columns("errors")})
+
+
+def read_export(
+    out: str | os.PathLike[str],
+    snapshot: Snapshot = "latest",
+    space_id: str | None = None,
+) -> dict[str, pd.DataFrame]:
+    """The frames of one committed snapshot, with the loaders' columns and dtypes.
+
+    Args:
+        out: the export folder or URI.
+        snapshot: a name, ``"latest"``, ``"previous"``, a timestamp or a date.
+        space_id: one space only (``"latest"`` then means the latest holding it);
+            default every space of the snapshot, concatenated.
+
+    Returns:
+        ``{entity: DataFrame}`` for every entity in :data:`~taskade_frames.export.ENTITIES`;
+        each frame's ``attrs`` name the snapshot. ``errors`` also lists spaces the
+        export could not write (``resource="space"``).
+
+    Raises:
+        SnapshotNotFoundError: no such committed snapshot, or no export at ``out``.
+        ExportError: the snapshot asked for by name is damaged.
+
+    >>> read_export("exports")["tasks"].completed.mean()  # doctest: +SKIP
+    """
+    store = open_store(out)
+    manifest = _select(store, snapshot, space_id)
+    name = manifest["snapshot"]
+    ids = [space_id] if space_id is not None else list(manifest["spaces"])
+    frames = {}
+    for entity in ENTITIES:
+        parts = [_read_part(store, entity, name, sid) for sid in ids]
+        if entity == "errors" and space_id is None:
+            parts.append(_failed_spaces(manifest))
+        df = concat_frames(entity, parts)
+        df.attrs = {"snapshot": name, "snapshot_time": manifest["snapshot_time"],
+                    "api_host": manifest.get("api_host", "")}
+        frames[entity] = df
+    return frames
+# -- snapshot analysis -----------------------------------------------------------
+
+
+def _unreliable(errors: pd.DataFrame) -> tuple[set[str], set[str]]:
+    """``(spaces, projects)`` whose task listing failed: absent tasks mean nothing there."""
+    def ids(resource: str) -> set[str]:
+        hit = errors["resource"].eq(resource).fillna(False).astype(bool)
+        return set(errors.loc[hit, "id"].dropna())
+
+    return ids("space:projects"), ids("project:tasks")
+
+
+def _tasks_of(store: Store, manifest: Mapping[str, Any], space_id: str | None) -> pd.DataFrame:
+    ids = [space_id] if space_id is not None else list(manifest["spaces"])
+    cols = ["project_id", "id", "text", "parent_id", "completed", "position"]
+    parts = []
+    for sid in ids:
+        df = _read_part(store, "tasks", manifest["snapshot"], sid, cols)
+        df.insert(0, PARTITION, pd.array([sid] * len(df), dtype=schemas.STRING))
+        parts.append(df)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+        {PARTITION: pd.array([], dtype=schemas.STRING)} | {
+            c: pd.Series([], dtype=schemas.dtypes("tasks")[c]) for c in cols})
+
+
+def _errors_of(store: Store, manifest: Mapping[str, Any]) -> pd.DataFrame:
+    return concat_frames("errors", [_read_part(store, "errors", manifest["snapshot"], sid)
+                                    for sid in manifest["spaces"]])
+
+
+def _differs(a: pd.Series, b: pd.Series) -> pd.Series:
+    """Element-wise "not equal", with NA equal to NA and unequal to any value."""
+    ne = (a != b).fillna(False).astype(bool)
+    return ne | (a.isna().to_numpy() != b.isna().to_numpy())
+
+
+def diff_snapshots(
+    out: str | os.PathLike[str],
+    before: Snapshot = "previous",
+    after: Snapshot = "latest",
+    space_id: str | None = None,
+) -> pd.DataFrame:
+    """Per-task changes between two committed snapshots.
+
+    A task with several changes has one row per change. Projects whose task
+    listing failed in either snapshot (see the ``errors`` dataset) are left out
+    rather than reported as all removed or added.
+
+    Args:
+        out: the export folder or URI.
+        before, after: snapshot names, ``"latest"``, ``"previous"``, timestamps or dates.
+        space_id: compare one space only.
+
+    Returns:
+        ``project_id, task_id, change, text_before, text_after, parent_before,
+        parent_after, completed_before, completed_after``; ``change`` is one of
+        ``added, removed, completed, reopened, text_changed, moved`` (parent
+        changed). Rows follow the outline of ``after`` (then ``before``).
+
+    >>> diff_snapshots("exports").change.value_counts()  # doctest: +SKIP
+    """
+    store = open_store(out)
+    m0, m1 = _select(store, before, space_id), _select(store, after, space_id)
+    t0, t1 = _tasks_of(store, m0, space_id), _tasks_of(store, m1, space_id)
+    bad_spaces, bad_projects = (a | b for a, b in zip(_unreliable(_errors_of(store, m0)),
+                                                       _unreliable(_errors_of(store, m1)),
+                                                       strict=True))
+    keep0 = ~(t0[PARTITION].isin(bad_spaces) | t0["project_id"].isin(bad_projects))
+    keep1 = ~(t1[PARTITION].isin(bad_spaces) | t1["project_id"].isin(bad_projects))
+    both = t0[keep0].drop(columns=PARTITION).merge(
+        t1[keep1].drop(columns=PARTITION), on=["project_id", "id"], how="outer",
+        suffixes=("_before", "_after"), indicator=True,
+    )
+    was = both["completed_before"].fillna(False).astype(bool)
+    now = both["completed_after"].fillna(False).astype(bool)
+    common = (both["_merge"] == "both").to_numpy()
+    masks = {
+        "added": (both["_merge"] == "right_only").to_numpy(),
+        "removed": (both["_merge"] == "left_only").to_numpy(),
+        "completed": common & ~was.to_numpy() & now.to_numpy(),
+        "reopened": common & was.to_numpy() & ~now.to_numpy(),
+        "text_changed": common & _differs(both["text_before"], both["text_after"]).to_numpy(),
+        "moved": common & _differs(both["parent_id_before"],
+                                   both["parent_id_after"]).to_numpy(),
+    }
+    parts = []
+    for rank, change in enumerate(CHANGES):
+        rows = both[masks[change]].copy()
+        rows["change"] = change
+        rows["_rank"] = rank
+        parts.append(rows)
+    diff = pd.concat(parts, ignore_index=True)
+    diff["_pos"] = diff["position_after"].fillna(diff["position_before"])
+    diff = diff.sort_values(["project_id", "_pos", "id", "_rank"], ignore_index=True)
+    diff = diff.rename(columns={"id": "task_id", "parent_id_before": "parent_before",
+                                "parent_id_after": "parent_after"})
+    string, boolean = schemas.STRING, pd.BooleanDtype()
+    types = {"project_id": string, "task_id": string, "change": string,
+             "text_before": string, "text_after": string, "parent_before": string,
+             "parent_after": string, "completed_before": boolean, "completed_after": boolean}
+    return diff[list(DIFF_COLUMNS)].astype(types)
+
+
+def completion_history(
+    out: str | os.PathLike[str],
+    space_id: str | None = None,
+) -> pd.DataFrame:
+    """Tasks and completion per project in every committed snapshot, oldest first.
+
+    A project whose task listing failed in a snapshot gets NA counts there,
+    not zero. Damaged snapshots are skipped with a DamagedSnapshotWarning.
+
+    Raises:
+        SnapshotNotFoundError: ``out`` holds no export.
+
+    Returns:
+        ``snapshot`` (UTC timestamp: when its data started being read), ``space_id``,
+        ``project_id``, ``project_name``,
+        ``tasks``, ``completed`` (Int64), ``share_completed`` (Float64, NA with no tasks).
+
+    >>> completion_history("exports").pivot(index="snapshot", columns="project_name",
+    ...                                     values="share_completed")  # doctest: +SKIP
+    """
+    store = open_store(out)
+    parts = []
+    for entry in _good(store, _catalog(store), space_id):
+        try:
+            parts += _history_of(store, entry, space_id)
+        except ExportError as exc:  # a part unreadable: skip this snapshot, keep the rest
+            warnings.warn(f"{exc}; skipped", DamagedSnapshotWarning, stacklevel=2)
+    types = {"snapshot": pd.DatetimeTZDtype("us", "UTC"), "space_id": schemas.STRING,
+             "project_id": schemas.STRING, "project_name": schemas.STRING,
+             "tasks": pd.Int64Dtype(), "completed": pd.Int64Dtype(),
+             "share_completed": pd.Float64Dtype()}
+    parts = [p for p in parts if len(p)]
+    if not parts:
+        return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in types.items()})
+    # Parts come in snapshot order already (same-second snapshots included).
+    return pd.concat(parts, ignore_index=True)[list(HISTORY_COLUMNS)].astype(types)
+
+
+def _history_of(store: Store, entry: _Entry, space_id: str | None) -> list[pd.DataFrame]:
+    manifest = entry.manifest
+    assert manifest is not None
+    ids = [space_id] if space_id is not None else list(manifest["spaces"])
+    parts = []
+    for sid in ids:
+        tasks = _read_part(store, "tasks", entry.name, sid, ["project_id", "completed"])
+        projects = _read_part(store, "projects", entry.name, sid, ["id", "name"])
+        _, failed = _unreliable(_read_part(store, "errors", entry.name, sid))
+        done = completion_by_project(tasks, projects)
+        broken = done["project_id"].isin(failed)
+        for col in ("tasks", "completed", "share_completed"):
+            done[col] = done[col].mask(broken)
+        done.insert(0, "snapshot", entry.time)
+        done.insert(1, "space_id", sid)
+        done = done.rename(columns={"name": "project_name"})
+        parts.append(done.sort_values(["project_name", "project_id"], kind="stable"))
+    return parts
+
+
+# -- retention -------------------------------------------------------------------
+
+
+def _age(value: str | timedelta | pd.Timedelta | None, what: str) -> pd.Timedelta | None:
+    if value is None:
+        return None
+    try:
+        age = pd.Timedelta(value)
+    except (ValueError, TypeError):
+        raise ValueError(f"{what} must be a duration such as '30d' or '15min', "
+                         f"got {value!r}") from None
+    if age < pd.Timedelta(0):
+        raise ValueError(f"{what} must not be negative, got {value!r}")
+    return age
+
+
+def prune_snapshots(
+    out: str | os.PathLike[str],
+    keep_last: int | None = None,
+    older_than: str | timedelta | None = None,
+    *,
+    stale_after: str | timedelta = "6h",
+    dry_run: bool = False,
+    lock_timeout: float = 600.0,
+) -> pd.DataFrame:
+    """Remove old snapshots and what killed exports left behind.
+
+    A snapshot is kept when it is among the ``keep_last`` newest or younger than
+    ``older_than``; with neither given, only leftovers go. The newest readable
+    snapshot is always kept. A snapshot is uncommitted (manifest removed) before
+    its data goes, so an interrupted prune never leaves a damaged one. On a local
+    folder pruning waits for a running export; on an object store, where there is
+    no lock, uncommitted parts are only removed once ``stale_after`` old.
+
+    Returns:
+        ``kind`` (``snapshot`` or ``leftover``) and ``name`` of what was (or, with
+        ``dry_run``, would be) removed.
+
+    >>> prune_snapshots("s3://bucket/taskade", keep_last=30)  # doctest: +SKIP
+    """
+    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int)
+                                  or keep_last < 1):
+        raise ValueError(f"keep_last must be a whole number of at least 1, got {keep_last!r}")
+    age = _age(older_than, "older_than")
+    stale = _age(stale_after, "stale_after")
+    assert stale is not None
+    store = open_store(out)
+    removed: list[tuple[str, str]] = []
+    with store.locked(lock_timeout):
+        entries = _catalog(store)
+        for entry in _expired(store, entries, keep_last, age):
+            removed.append(("snapshot", entry.name))
+            if not dry_run:
+                store.delete_file(f"{MANIFESTS}/{entry.name}.json")  # uncommit first
+                for entity in ENTITIES:
+                    store.delete_dir(f"{entity}/snapshot={entry.name}")
+        if not dry_run:
+            older = None if store.local else stale.total_seconds()
+            removed += [("leftover", p) for p in remove_leftovers(store, older)]
+    return pd.DataFrame({"kind": pd.array([k for k, _ in removed], dtype=schemas.STRING),
+                         "name": pd.array([n for _, n in removed], dtype=schemas.STRING)})
+
+
+def _expired(store: Store, entries: list[_Entry], keep_last: int | None,
+             age: pd.Timedelta | None) -> list[_Entry]:
+    if keep_last is None and age is None:
+        return []
+    newest_good = [e.name for e in _good(store, entries, warn=False)][-1:]
+    now = pd.Timestamp(time.time(), unit="s", tz="UTC")
+    keep = {e.name for e in entries[-keep_last:]} if keep_last else set()
+    if age is not None:
+        keep |= {e.name for e in entries if now - e.time < age}
+    return [e for e in entries if e.name not in keep and e.name not in newest_good]
