@@ -328,6 +328,25 @@ def _add_listing_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--limit", type=_non_negative, metavar="N", help="at most N rows (default: all)")
 
 
+def cmd_snapshots(args: argparse.Namespace) -> int:
+    from .snapshots import list_snapshots, prune_snapshots
+
+    if args.action == "prune":
+        removed = prune_snapshots(args.out, keep_last=args.keep_last,
+                                  older_than=args.older_than, dry_run=args.dry_run)
+        verb = "would remove" if args.dry_run else "removed"
+        print(_table(removed) if len(removed) else f"nothing to remove in {args.out}")
+        print(f"{verb} {int((removed['kind'] == 'snapshot').sum())} snapshot(s), "
+              f"{int((removed['kind'] == 'leftover').sum())} leftover(s)")
+        return 0
+    listed = list_snapshots(args.out)
+    print(_table(listed))
+    damaged = int(listed["damaged"].notna().sum())
+    if damaged:
+        print(f"warning: {damaged} damaged snapshot(s); readers skip them", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="taskade-frames",
@@ -379,8 +398,20 @@ def build_parser() -> argparse.ArgumentParser:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--space", help="space id")
     which.add_argument("--all", action="store_true", help="every space the token can see")
-    p.add_argument("--out", required=True, help="folder of the parquet datasets")
+    p.add_argument("--out", required=True, help="folder or URI (s3://bucket/prefix, gs://, "
+                   "abfs://, file://) of the parquet datasets; credentials come from the "
+                   "environment (AWS_* variables, profiles), never from the URI")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+    p = sub.add_parser("snapshots", help="list or prune the snapshots of an export",
+                       description="List the committed snapshots of an export, or prune "
+                       "old ones (the newest is always kept).")
+    p.set_defaults(fn=cmd_snapshots)
+    p.add_argument("action", choices=["list", "prune"])
+    p.add_argument("--out", required=True, help="folder or URI of the export")
+    p.add_argument("--keep-last", type=int, help="prune: keep this many newest snapshots")
+    p.add_argument("--older-than", help="prune: remove snapshots older than this ('30d')")
+    p.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
     return parser
 
 

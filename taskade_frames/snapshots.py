@@ -15,6 +15,7 @@ snapshot argument takes what the library itself returns: a name, ``"latest"``,
 from __future__ import annotations
 
 import os
+import re
 import time
 import warnings
 from collections.abc import Mapping, Sequence
@@ -463,6 +464,8 @@ def _history_of(store: Store, entry: _Entry, space_id: str | None) -> list[pd.Da
 def _age(value: str | timedelta | pd.Timedelta | None, what: str) -> pd.Timedelta | None:
     if value is None:
         return None
+    if isinstance(value, str):  # "30d" as people write it (pandas wants "30D")
+        value = re.sub(r"(?<=\d)\s*d(ays?)?$", "D", value.strip())
     try:
         age = pd.Timedelta(value)
     except (ValueError, TypeError):
