@@ -131,3 +131,40 @@ def test_a_kill_between_moving_folders_and_the_commit(emulator, client, tmp_path
     assert snapshots_seen_by_duckdb(tmp_path, "tasks") == {
         first.snapshot: first.rows["tasks"], rerun.snapshot: rerun.rows["tasks"]}
     assert not (tmp_path / storage.STAGING).exists()
+
+
+def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator, client,
+                                                                      tmp_path):
+    out = tmp_path / "out"
+    ws = emulator.workspace
+    first = export_space(list(ws.spaces)[-1], out, client, snapshot=T0, progress=False)
+    for i in range(3):
+        sid = ws.add_space(f"Extra {i}")
+        ws.add_task(ws.add_project(sid, f"Project {i}"), "a task")
+    emulator.latency = 0.05
+    env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out),
+         "--quiet"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 45
+        while not list((out / storage.STAGING).rglob("*.parquet")):
+            assert proc.poll() is None, f"the export ended before Ctrl-C: {proc.communicate()}"
+            assert time.monotonic() < deadline, "nothing was staged in time"
+            time.sleep(0.01)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)  # a guard against a hang, not a speed check
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate()
+        emulator.latency = 0.0
+
+    assert proc.returncode == 130, err
+    assert b"Traceback" not in err
+    assert not (out / storage.STAGING).exists()
+    assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot]
+    for entity in ENTITIES:
+        assert set(snapshots_seen_by_duckdb(out, entity)) == {first.snapshot}, entity
