@@ -6,6 +6,7 @@ The object-store side of the same promises is in ``test_snapshots_s3.py``.
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from datetime import datetime, timezone
@@ -121,7 +122,7 @@ def test_overlapping_exports_are_named_in_the_order_their_data_was_read(emulator
     done = history[history["project_id"] == project.id]["completed"].tolist()
     assert done == sorted(done) and done[-1] > done[0]
     names = listed["snapshot"].tolist()
-    for before, after in zip(names, names[1:], strict=False):
+    for before, after in itertools.pairwise(names):
         changes = diff_snapshots(tmp_path, before, after)
         assert "reopened" not in set(changes["change"])
 
