@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Hashable, Iterator
+from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any, ClassVar, Protocol
@@ -161,6 +161,7 @@ class Paginator:
     has_next: bool = True
     stop_reason: str = "empty page"
     anchor: dict[str, Any] | None = None  # the item the next request pages after
+    expected: dict[str, Any] | None = None  # an item the next page must repeat
 
     def position(self) -> Any:
         return None
@@ -203,11 +204,15 @@ class SingleCall(Paginator):
 
 
 class CursorAfterLastId(Paginator):
-    """Ask ``after`` = the id of the previous page's last item, until a page is empty.
+    """Ask ``after`` = the id of the item before the previous page's last, until nothing follows.
 
-    ``{"items": [{"id": "t1"}, {"id": "t2"}]}`` -> next request ``{"after": "t2"}``.
-    The next page may start with the cursor item again (some servers overlap by
-    one); any other item seen before means the listing moved under the cursor.
+    ``{"items": [{"id": "t1"}, {"id": "t2"}, {"id": "t3"}]}`` -> next request
+    ``{"after": "t2"}``, whose answer must start with ``t3`` again. That one
+    item of overlap per page is the proof that the listing did not move under
+    the cursor: had ``t3`` moved (forward, back, or to another parent), the
+    items between its old and new place would be skipped without a trace. A
+    page holding nothing but the overlap ends the listing. Pages of one item
+    cannot overlap: they page after their only item.
     """
 
     name = "cursor"
@@ -215,10 +220,14 @@ class CursorAfterLastId(Paginator):
 
     def __init__(self, after: Any = None) -> None:
         self.after = None if after is None else str(after)
+        self.expected: dict[str, Any] | None = None  # the item the next page must hold
         self._page_ids: list[str] = []
         self._page_keys: list[Hashable] = []
         self._page_items: list[Any] = []
-        self._at = -1  # index, in the previous page, of the item we page after
+        self._order: list[int] = []  # the page's items to page after, in the order to try
+        self._step = 0
+        self._at = -1
+        self._sent: set[str] = set()
 
     def position(self) -> Any:
         return self.after
@@ -226,23 +235,33 @@ class CursorAfterLastId(Paginator):
     def update_request(self, request: dict[str, Any]) -> dict[str, Any]:
         if self.after is not None:
             request["after"] = self.after
+            self._sent.add(self.after)
         return request
 
     def update_state(self, ids: list[Any], keys: list[Hashable], items: list[Any]) -> None:
         self._page_ids = [str(i) for i in ids]
         self._page_keys, self._page_items = keys, items
-        self._move_to(len(ids) - 1)
+        last = len(ids) - 1
+        # The item before the last, then (if that one is gone) the last, then earlier ones.
+        # A cursor already sent is not sent again (a one-item page after an echoed one).
+        first = last - 1 if last >= 1 and self._page_ids[last - 1] not in self._sent else last
+        earlier = range(first - 1, max(last - 1 - MAX_CURSOR_FALLBACKS, 0) - 1, -1)
+        self._order = [first, *([last] if first != last else []), *earlier]
+        self._step = 0
+        self._move_to(first)
 
     def _move_to(self, at: int) -> None:
         self._at = at
         self.after = self._page_ids[at]
         self.anchor = self._page_items[at]
+        last = len(self._page_ids) - 1
+        self.expected = self._page_items[last] if at < last else None
 
     def fall_back(self) -> Hashable | None:
-        floor = len(self._page_ids) - 1 - MAX_CURSOR_FALLBACKS
-        if self._at - 1 < max(floor, 0):
+        self._step += 1
+        if self._step >= len(self._order):
             return None
-        self._move_to(self._at - 1)
+        self._move_to(self._order[self._step])
         return self._page_keys[self._at]
 
     def tolerated_repeats(self) -> set[Hashable] | None:
@@ -320,10 +339,13 @@ class Pager:
       ``stop_reason`` says which. A new item means the repeat was a glitch: the
       page is asked again. An earlier item means the server is stuck on an
       earlier page: ``PaginationError``;
-    - cursor pages: a page holding items seen before the cursor (other than
-      the cursor item, or the rest of the page after a fallback cursor), or the
-      cursor item again under another parent, shows the listing moved under
-      the cursor: ``ListingChangedError`` (``fetch_all`` reads it again);
+    - cursor pages overlap by one item (see ``CursorAfterLastId``). That item
+      missing (asked for directly, it still exists), or back under another
+      parent, or a page holding other items seen before the cursor, shows the
+      listing moved under the cursor: ``ListingChangedError`` (``fetch_all``
+      reads it again). A cursor item that was deleted is fine: the items after
+      it come next. An unread item moved to before an unmoved cursor cannot be
+      seen from the answers (no count, no positions in the API);
     - ends with ``PaginationError`` after ``max_pages`` requests or
       ``listing_deadline`` seconds (a listing that grows faster than it is read).
     """
@@ -351,6 +373,7 @@ class Pager:
         self._asked: set[Any] = set()
         self._prev_keys: list[Hashable] = []
         self._stale = 0  # answers in a row that brought nothing new
+        self._overlap: Hashable | None = None  # key of the item this page repeats on purpose
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
@@ -380,10 +403,14 @@ class Pager:
             rep.pages += 1
             rep.page_size = request.get("limit")
             raw = self._items(payload)
+            self._check_overlap(raw)
             if not raw:
                 self._finish(strategy.stop_reason)
                 return
             ids, keys, items, fresh = self._accept(raw)
+            if not fresh and self._only_overlap(keys):
+                self._finish(strategy.stop_reason)  # nothing follows the cursor item
+                return
             if fresh:
                 rep.rows += len(fresh)
                 yield fresh
@@ -448,21 +475,25 @@ class Pager:
         """``(ids, keys, items, fresh)`` of a page: raw ids, their keys, the items, new ones."""
         if isinstance(raw, TypedPage):
             return self._accept_typed(raw)
-        key, seen = self.op.key, self.seen
-        # Fast path, the common case: every item a dict with a fresh string id.
+        key, seen, overlap = self.op.key, self.seen, self._overlap
+        # Fast path, the common case: every item a dict with a fresh string id,
+        # after the cursor item a cursor page repeats on purpose.
         try:
             ids = [item[key] for item in raw]
         except (TypeError, KeyError, IndexError):
             ids = None
+        skip = 1 if ids and overlap is not None and ids[0] == overlap else 0
         if (ids is not None and all(type(i) is str for i in ids)
                 and all(type(item) is dict for item in raw)
-                and seen.isdisjoint(ids) and len(set(ids)) == len(ids)):
+                and seen.isdisjoint(ids[skip:]) and len(set(ids)) == len(ids)):
             seen.update(ids)
-            return ids, ids, raw, raw
+            return ids, ids, raw, raw[skip:]
         ids, keys, items = self._identify(raw, count_nulls=True)
         self._check_moves(ids, keys, items)
         fresh = []
         for k, item in zip(keys, items, strict=True):
+            if k == overlap:
+                continue  # asked for, not a duplicate
             if k in seen:
                 self.report.duplicates_dropped += 1
                 continue
@@ -470,19 +501,22 @@ class Pager:
             fresh.append(item)
         return ids, keys, items, fresh
 
-    def _accept_typed(self, page: TypedPage) -> tuple[list[Any], list[Hashable], Any, Any]:
+    def _accept_typed(self, page: TypedPage) -> tuple[list[Any], list[Any], Any, Any]:
         """The same for a typed page: its items are objects with string ids by construction,
         so only repeats can go, and the new rows stay columns."""
-        ids, seen = page.keys, self.seen
-        if seen.isdisjoint(ids):
+        ids, seen, overlap = page.keys, self.seen, self._overlap
+        skip = 1 if ids and overlap is not None and ids[0] == overlap else 0
+        if seen.isdisjoint(ids[skip:]):
             before = len(seen)
             seen.update(ids)
-            if len(seen) == before + len(ids):
-                return ids, ids, page, page
-            seen.difference_update(ids)  # a repeat within the page: judge item by item
+            if len(seen) == before + len(ids) - skip:
+                return ids, ids, page, page.take(list(range(1, len(ids)))) if skip else page
+            seen.difference_update(ids[skip:])  # a repeat within the page: judge item by item
         self._check_moves(ids, ids, page)
         keep = []
         for at, k in enumerate(ids):
+            if k == overlap:
+                continue  # asked for, not a duplicate
             if k in seen:
                 self.report.duplicates_dropped += 1
                 continue
@@ -491,7 +525,7 @@ class Pager:
         return ids, ids, page, page.take(keep)
 
     def _identify(
-        self, raw: list[Any], *, count_nulls: bool
+        self, raw: Sequence[Any], *, count_nulls: bool
     ) -> tuple[list[Any], list[Hashable], list[dict[str, Any]]]:
         """Ids, keys and items of a page, nulls skipped; a typed error for a bad item."""
         name, key = self.op.name, self.op.key
@@ -514,14 +548,50 @@ class Pager:
             items.append(item)
         return ids, keys, items
 
-    def _check_moves(self, ids: list[Any], keys: list[Hashable], items: list[Any]) -> None:
+    def _check_overlap(self, raw: list[Any] | TypedPage) -> None:
+        """Find the item a cursor page must repeat; raise if it moved, accept if it is gone."""
+        self._overlap = None
+        expected, key, name = self.paginator.expected, self.op.key, self.op.name
+        if expected is None:
+            return
+        ident = expected[key]
+        found = _find(raw, key, ident)
+        if found is not None:
+            if found.get(PARENT_FIELD) != expected.get(PARENT_FIELD):
+                raise ListingChangedError(
+                    f"{name}: the cursor item {quote(ident)} moved to another parent "
+                    "while the listing was read, so items may have been skipped. It is "
+                    "not complete; read it again", operation=name, pages=self.report.pages)
+            self._overlap = item_key(ident)
+            return
+        # Not after the item before it any more: deleted (fine), or moved (items skipped).
+        try:
+            self.client.send(self.op, dict(self.body, limit=1, after=str(ident)))
+        except NotFoundError:
+            self.report.cursor_fallbacks += 1
+            return
+        raise ListingChangedError(
+            f"{name}: the cursor item {quote(ident)} no longer follows the item before it: "
+            "it moved while the listing was read, so items may have been skipped. It is not "
+            "complete; read it again", operation=name, pages=self.report.pages)
+
+    def _only_overlap(self, keys: list[Hashable]) -> bool:
+        """A cursor page of nothing but items asked for again: the listing has ended."""
+        if self._overlap is None:
+            return False
+        tolerated = self.paginator.tolerated_repeats() or set()
+        return all(k in tolerated for k in keys)
+
+    def _check_moves(
+        self, ids: Sequence[Any], keys: Sequence[Hashable], items: Sequence[Any]
+    ) -> None:
         """Raise when a cursor page shows that the listing moved under the cursor."""
         strategy, name = self.paginator, self.op.name
         tolerated = strategy.tolerated_repeats()
         if tolerated is None or not self.seen:
             return
-        if ids and str(ids[-1]) in self._asked:
-            self._repeated(str(ids[-1]))  # the server answered an earlier page again
+        if ids and (str(ids[-1]) in self._asked or keys == self._prev_keys):
+            self._repeated(strategy.position())  # the server answered an earlier page again
         moved = [i for i, k in zip(ids, keys, strict=True) if k in self.seen and k not in tolerated]
         if moved:
             raise ListingChangedError(
@@ -595,6 +665,17 @@ class Pager:
             f"{name}: page {strategy.position()} repeated items already seen, and asked for "
             f"item {len(self.seen) + 1} the server answered an earlier one; it is stuck on "
             "earlier pages, stopping rather than looping", operation=name, pages=rep.pages)
+
+
+def _find(raw: list[Any] | TypedPage, key: str, ident: Any) -> Mapping[str, Any] | None:
+    """The item of a page whose ``key`` is ``ident`` (same JSON type), or ``None``."""
+    if isinstance(raw, TypedPage):
+        at = raw.keys.index(ident) if isinstance(ident, str) and ident in raw.keys else None
+        return None if at is None else raw[at]
+    for got in raw:  # the item is first on a clean page
+        if isinstance(got, dict) and type(got.get(key)) is type(ident) and got[key] == ident:
+            return got
+    return None
 
 
 def _strategy(op: Operation, body: dict[str, Any]) -> Paginator:

@@ -55,7 +55,8 @@ class TestCompletePagination:
         assert len({t["id"] for t in listing.items}) == 1000
         report = listing.report
         assert report.complete and report.stop_reason == "empty page"
-        assert report.rows == 1000 and report.pages == 1000 // 7 + 2  # 143 pages, then empty
+        # 7, then 6 new a page (each repeats the cursor item, the proof nothing moved), then the end
+        assert report.rows == 1000 and report.pages == 1 + -(-(1000 - 7) // 6) + 1
 
     def test_all_45_members_with_pages_capped_at_7(self, client, emulator, crowded_project):
         emulator.page_cap = 7
@@ -105,10 +106,10 @@ class TestCompletePagination:
         listing = client.fetch_all("listTasks", projectId=big_project)
         assert len(listing.items) == 1000 and listing.report.limit_fallback
         first = emulator.request_count("listTasks")
-        assert first - before == 12  # one 400, ten pages of 100, one empty page
+        assert first - before == 13  # one 400, 100 then 99 new a page (11 pages), the end
         again = client.fetch_all("listTasks", projectId=big_project)
         assert len(again.items) == 1000 and not again.report.limit_fallback
-        assert emulator.request_count("listTasks") - first == 11  # remembered: no extra 400
+        assert emulator.request_count("listTasks") - first == 12  # remembered: no extra 400
 
     def test_single_call_listing(self, client):
         listing = client.fetch_all("listSpaces")
