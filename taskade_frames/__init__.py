@@ -55,7 +55,7 @@ _LAZY = {
     "parse_markdown_outline": "trees",
     "children": "trees",
     "TaskNotFoundError": "trees",
-    "load_space": "space",
+    "load_space": "snapshots",
     "SpaceFrames": "space",
     "export_space": "export",
     "export_all": "export",
@@ -144,10 +144,11 @@ if TYPE_CHECKING:  # pragma: no cover
         completion_history,
         diff_snapshots,
         list_snapshots,
+        load_space,
         prune_snapshots,
         read_export,
     )
-    from .space import SpaceFrames, load_space
+    from .space import SpaceFrames
     from .trees import (
         TaskNotFoundError,
         add_tree_columns,

@@ -42,6 +42,7 @@ from .storage import (
     PARTITION,
     STAGING,
     ExportError,
+    Location,
     SnapshotExistsError,
     SnapshotNotFoundError,
     Store,
@@ -120,7 +121,7 @@ def _check_client(client: object) -> TaskadeClient:
 
 def export_space(
     space_id: str,
-    out: str | os.PathLike[str],
+    out: Location,
     client: TaskadeClient | None = None,
     *,
     snapshot: str | datetime | date | None = None,
@@ -179,7 +180,7 @@ def _check_space(space_id: str, client: TaskadeClient) -> None:
 
 
 def export_all(
-    out: str | os.PathLike[str],
+    out: Location,
     client: TaskadeClient | None = None,
     *,
     snapshot: str | datetime | date | None = None,

@@ -30,7 +30,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .errors import TaskadeError, redact
@@ -44,6 +44,7 @@ __all__ = [
     "PARTITION",
     "STAGING",
     "ExportError",
+    "Location",
     "SnapshotExistsError",
     "SnapshotNotFoundError",
     "Store",
@@ -247,6 +248,10 @@ class Store:
             raise ExportError(f"snapshot {name} in {self.display} is damaged: its manifest "
                               "lacks the expected fields")
         return found
+
+
+# What every export and snapshot function takes as its ``out``.
+Location: TypeAlias = "str | os.PathLike[str] | Store"
 
 
 def space_dir(space_id: str) -> str:

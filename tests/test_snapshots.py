@@ -446,3 +446,34 @@ def test_no_file_holds_the_token_even_when_errors_quote_it(emulator, client, tmp
         if path.is_file():
             data = path.read_bytes()
             assert not any(f.encode() in data for f in fragments(FAKE_TOKEN)), path
+
+
+# -- 16.4: a notebook cache -----------------------------------------------------------------
+
+
+def test_load_space_answers_from_a_fresh_snapshot_and_reloads_a_stale_one(emulator, client,
+                                                                          tmp_path):
+    import taskade_frames as tf
+
+    ws = emulator.workspace
+    sid = small_space(emulator)
+    live = load_space(sid, client, progress=False)
+
+    first = tf.load_space(sid, client, cache=tmp_path, max_age="15min", progress=False)
+    pid = next(p.id for p in ws.projects.values() if p.space_id == sid and len(p.tasks))
+    ws.add_task(pid, "added after the first load")
+    again = tf.load_space(sid, client, cache=tmp_path, max_age="15min", progress=False)
+    stale = tf.load_space(sid, client, cache=tmp_path, max_age="0s", progress=False)
+
+    assert first.tasks.attrs["source"] == "live" and again.tasks.attrs["source"] == "cache"
+    assert again.tasks.attrs["snapshot"] == first.tasks.attrs["snapshot"]
+    for entity, df in live.frames().items():
+        for got in (first, again):
+            frame = got.frames()[entity]
+            assert list(frame.columns) == list(df.columns), entity
+            pd.testing.assert_frame_equal(by_keys(frame), by_keys(df), obj=entity,
+                                          check_like=False)
+    assert stale.tasks.attrs["source"] == "live"
+    assert len(stale.tasks) == len(again.tasks) + 1
+    assert len(list_snapshots(tmp_path)) == 2
+    assert tf.load_space(sid, client, progress=False).tasks.attrs == {}
