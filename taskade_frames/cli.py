@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .client import TaskadeClient, _env_token
+from .client import TaskadeClient, read_environment
 from .errors import TaskadeError
 
 __all__ = ["EXIT_CODES", "main"]
@@ -57,7 +57,7 @@ def _client_or_emulator(
     """A client for Taskade when a token is set, else for a freshly started emulator
     (moved ``advance_days`` days on, so repeated runs can build a history)."""
     if use_emulator is None:
-        use_emulator = _env_token() is None
+        use_emulator = read_environment().token is None
     if advance_days and not use_emulator:
         raise UsageError("--advance-days only applies to the bundled emulator (--emulator)")
     if use_emulator:
@@ -68,7 +68,7 @@ def _client_or_emulator(
                 emu.advance(advance_days)
             yield client, f"the local emulator at {emu.base_url}"
     else:
-        with TaskadeClient() as client:
+        with TaskadeClient.from_env() as client:
             yield client, client.host
 
 

@@ -10,26 +10,36 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
-import time
+import urllib.request
 from collections import Counter
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import paging
-from ._http import RateLimiter, RetryPolicy, Transport, check_base_url, retry_delay
-from .errors import ConfigurationError, TaskadeError, register_secret
+from ._http import (
+    DEFAULT_MAX_BODY,
+    Hooks,
+    RateLimiter,
+    RetryPolicy,
+    Transport,
+    check_base_url,
+    proxies_for,
+    retry_delay,
+)
+from .errors import ConfigurationError, TaskadeError
 from .operations import Operation, operation
 from .paging import Decode, Listing, ListingReport, Pager
 
 __all__ = [
     "DEFAULT_BASE_URL",
+    "Environment",
     "Listing",
     "ListingReport",
     "Pager",
     "TaskadeClient",
+    "default_client",
+    "read_environment",
 ]
 
 log = logging.getLogger("taskade_frames.client")
@@ -37,6 +47,7 @@ log = logging.getLogger("taskade_frames.client")
 DEFAULT_BASE_URL = "https://www.taskade.com/api/v2"
 TOKEN_ENV_VARS = ("TASKADE_API_TOKEN", "TASKADE_TOKEN")
 URL_ENV_VAR = "TASKADE_API_URL"
+CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 _NO_TOKEN = (
     "No Taskade API token. Set TASKADE_API_TOKEN (create a personal token at "
@@ -46,8 +57,6 @@ _NO_TOKEN = (
     "TaskadeClient(emu.token, base_url=emu.base_url)`."
 )
 
-
-
 @dataclass
 class _Stats:
     requests: int = 0
@@ -56,20 +65,60 @@ class _Stats:
     by_status: Counter = field(default_factory=Counter)
 
 
+@dataclass(frozen=True, repr=False)
+class Environment:
+    """What the environment says about the connection: token, base URL, proxies, CA bundle.
+
+    Read by :func:`read_environment`, the one function that looks at ``os.environ``.
+    """
+
+    token: str | None = None
+    base_url: str | None = None
+    proxies: dict[str, str] = field(default_factory=dict)
+    ca_bundle: str | None = None
+
+    def __repr__(self) -> str:
+        token = "<hidden>" if self.token else None
+        return f"Environment(token={token}, base_url={self.base_url!r})"
+
+
+def read_environment() -> Environment:
+    """The token, base URL, proxy settings and CA bundle from the environment.
+
+    ``TASKADE_API_TOKEN`` (then ``TASKADE_TOKEN``), ``TASKADE_API_URL``,
+    ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` and
+    ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``/``SSL_CERT_FILE``. ``.netrc`` is
+    deliberately not read: its Basic credentials would replace the bearer token.
+    """
+    env = os.environ
+    token = next((env[n].strip() for n in TOKEN_ENV_VARS if env.get(n, "").strip()), None)
+    ca_bundle = next((env[n] for n in CA_ENV_VARS if env.get(n)), None)
+    return Environment(token=token, base_url=env.get(URL_ENV_VAR) or None,
+                       proxies=dict(urllib.request.getproxies_environment()),
+                       ca_bundle=ca_bundle)
+
+
 class TaskadeClient:
     """A client for the Taskade Action API v2.
 
     Args:
         token: API token; default ``TASKADE_API_TOKEN``, then ``TASKADE_TOKEN``.
         base_url: default ``TASKADE_API_URL``, then ``https://www.taskade.com/api/v2``.
-        timeout: seconds to wait for an answer (``promptAgent`` may take long).
+        timeout: seconds for a whole request, body included (``promptAgent`` may take long).
         page_size: ``limit`` to ask for in paged listings (default: the largest
             the API documents; a server that caps pages silently still yields all).
         rate_limit: requests per second shared by all threads using this client.
-        retry: a ``RetryPolicy``; ``sleep``/``jitter`` are injectable for tests.
+        retry: a ``RetryPolicy``.
+        max_pages: pages one listing may take before it is called incomplete.
+        max_body: largest answer accepted, in bytes once decoded.
+        trust_env: read what is not given (token, base URL, proxies, CA bundle)
+            from the environment; ``False`` reads nothing from it.
+        transport: send requests through this object instead of HTTP (it needs
+            ``post(operation, body) -> envelope``, ``close()``, ``base_url``, ``host``).
 
     Raises:
-        ConfigurationError: no token, or a token that would cross the network in clear.
+        ConfigurationError: no token, or a token or URL that cannot be used safely.
+        ValueError, TypeError: a setting out of range or of the wrong type.
 
     >>> from taskade_frames.emulator import Emulator
     >>> with Emulator() as emu, TaskadeClient(emu.token, base_url=emu.base_url) as c:
@@ -90,31 +139,39 @@ class TaskadeClient:
         rate_limit: float | None = None,
         retry: RetryPolicy | None = None,
         max_pages: int = 100_000,
+        max_body: int = DEFAULT_MAX_BODY,
         allow_insecure_http: bool = False,
-        sleep: Callable[[float], None] = time.sleep,
-        jitter: Callable[[], float] = random.random,
+        trust_env: bool = True,
+        transport: Any = None,
+        _hooks: Hooks | None = None,
     ):
-        token = token if token is not None else _env_token()
-        if not token:
-            raise ConfigurationError(_NO_TOKEN)
-        if any(c.isspace() for c in token):
-            raise ConfigurationError("the API token contains whitespace; check how it was set")
-        base_url = base_url or os.environ.get(URL_ENV_VAR) or DEFAULT_BASE_URL
-        self.base_url = check_base_url(base_url, allow_insecure_http=allow_insecure_http)
-        if page_size is not None and page_size < 1:
-            raise ValueError("page_size must be a positive integer")
-        self.timeout = timeout
+        _check_settings(timeout=timeout, page_size=page_size, max_pages=max_pages,
+                        max_body=max_body, retry=retry)
+        self._hooks = _hooks or Hooks()
+        self.timeout = float(timeout)
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
         self.max_pages = max_pages
-        self.limiter = RateLimiter(rate_limit, sleep=sleep) if rate_limit else None
-        self._sleep = sleep
-        self._jitter = jitter
-        register_secret(token)
-        self._transport = Transport(self.base_url, token, timeout=timeout)
+        self.limiter = (RateLimiter(rate_limit, sleep=self._hooks.sleep)
+                        if rate_limit is not None else None)
+        if transport is None:
+            transport = _http_transport(token, base_url, self.timeout, max_body,
+                                        allow_insecure_http, trust_env)
+        self._transport = transport
+        self.base_url = transport.base_url
         self._limits: dict[str, int] = {}  # per-operation limit learned from a 400
         self._lock = threading.Lock()
         self._stats = _Stats()
+
+    @classmethod
+    def from_env(cls, **settings: Any) -> TaskadeClient:
+        """A client configured from the environment (see :func:`read_environment`);
+        ``settings`` are passed on and win over it.
+
+        >>> client = TaskadeClient.from_env(timeout=30)  # doctest: +SKIP
+        """
+        settings["trust_env"] = True
+        return cls(**settings)
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -132,10 +189,8 @@ class TaskadeClient:
 
     @property
     def host(self) -> str:
-        """The API host, for provenance (never the token)."""
-        from urllib.parse import urlsplit
-
-        return urlsplit(self.base_url).netloc
+        """The API host, for provenance (never the token, never credentials)."""
+        return self._transport.host
 
     @property
     def stats(self) -> dict[str, Any]:
@@ -154,12 +209,19 @@ class TaskadeClient:
     def call(self, operation_name: str, /, **body: Any) -> dict[str, Any]:
         """POST one operation and return its payload (the envelope without ``ok``).
 
-        Raises a ``TaskadeError`` subclass for any failure, ``ok: false`` in a 200 included.
+        Raises a ``TaskadeError`` subclass for any failure, ``ok: false`` in a 200 included,
+        and ``ValueError`` for an operation it cannot send as a JSON POST (uploads,
+        downloads, GET and DELETE routes) rather than sending it wrong.
 
         >>> client.call("getProject", projectId="abc")["item"]["name"]  # doctest: +SKIP
         'Roadmap'
         """
         op = operation(operation_name)
+        if op.unsendable:
+            raise ValueError(
+                f"call() cannot send {op.name}: it is {op.unsendable}, not a JSON POST; "
+                "this client does not support it yet"
+            )
         payload = self.send(op, body)
         payload.pop("ok", None)
         return payload
@@ -183,7 +245,8 @@ class TaskadeClient:
                 self._count(exc)
                 attempt += 1
                 delay = retry_delay(
-                    exc, write=op.write, attempt=attempt, policy=self.retry, jitter=self._jitter
+                    exc, write=op.write, attempt=attempt, policy=self.retry,
+                    jitter=self._hooks.jitter,
                 )
                 if delay is None:
                     raise
@@ -191,7 +254,7 @@ class TaskadeClient:
                     self._stats.retries += 1
                 log.info("%s failed (%s); retry %d in %.2fs", op.name, type(exc).__name__,
                          attempt, delay)
-                self._sleep(delay)
+                self._hooks.sleep(delay)
                 continue
             self._count(None)
             return payload
@@ -244,9 +307,55 @@ class TaskadeClient:
             self._limits[op.name] = limit
 
 
-def _env_token() -> str | None:
-    for name in TOKEN_ENV_VARS:
-        value = os.environ.get(name)
-        if value and value.strip():
-            return value.strip()
-    return None
+_default: dict[tuple[Any, ...], TaskadeClient] = {}
+_default_lock = threading.Lock()
+
+
+def default_client() -> TaskadeClient:
+    """The client used when a loader gets ``client=None``: built from the environment once
+    per distinct setting (a changed token or URL gets a fresh client).
+
+    Raises ConfigurationError (with how to set a token) when there is none.
+    """
+    env = read_environment()
+    key = (env.token, env.base_url, tuple(sorted(env.proxies.items())), env.ca_bundle)
+    with _default_lock:
+        client = _default.get(key)
+        if client is None:
+            client = _default[key] = TaskadeClient.from_env()
+        return client
+
+
+def _http_transport(token: str | None, base_url: str | None, timeout: float, max_body: int,
+                    allow_insecure_http: bool, trust_env: bool) -> Transport:
+    """The HTTP transport, with what is not given taken from the environment if trusted."""
+    env = read_environment() if trust_env else Environment()
+    token = token if token is not None else env.token
+    if not token:
+        raise ConfigurationError(_NO_TOKEN)
+    url = base_url or env.base_url or DEFAULT_BASE_URL
+    proxies = proxies_for(check_base_url(url, allow_insecure_http=allow_insecure_http),
+                          env.proxies)
+    return Transport(url, token, timeout=timeout, max_body=max_body, proxies=proxies,
+                     verify=env.ca_bundle or True, allow_insecure_http=allow_insecure_http)
+
+
+def _check_settings(*, timeout: Any, page_size: Any, max_pages: Any, max_body: Any,
+                    retry: Any) -> None:
+    """Refuse settings that would misbehave later (a zero timeout, a string, infinity)."""
+    _number("timeout", timeout, minimum=0.001, maximum=24 * 3600.0)
+    if page_size is not None:
+        _number("page_size", page_size, minimum=1, maximum=1_000_000, whole=True)
+    _number("max_pages", max_pages, minimum=1, maximum=10**9, whole=True)
+    _number("max_body", max_body, minimum=1024, maximum=2**40, whole=True)
+    if retry is not None and not isinstance(retry, RetryPolicy):
+        raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+
+
+def _number(name: str, value: Any, *, minimum: float, maximum: float, whole: bool = False):
+    kinds = (int,) if whole else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds):
+        kind = "a whole number" if whole else "a number"
+        raise TypeError(f"{name} must be {kind}, not {type(value).__name__} {value!r}")
+    if not minimum <= value <= maximum:
+        raise ValueError(f"{name} must be between {minimum:g} and {maximum:g}, not {value!r}")

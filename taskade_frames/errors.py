@@ -7,7 +7,8 @@ or ``json`` leaks out. Messages never contain the API token.
     ├── ConfigurationError          no token, bad base URL, token over plain http
     ├── TransportError              refused, reset, timed out (raised from the cause)
     │   └── ReadTimeoutError        the request went out, the answer did not come
-    ├── InvalidResponseError        a body that is not the API's JSON (HTML 502, truncated)
+    ├── InvalidResponseError        a 2xx that is not the API's JSON (truncated, garbled)
+    │   └── ResponseTooLargeError   a body larger than ``max_body`` once decoded
     ├── PaginationError             a server that repeats itself, a listing that never ends
     │   └── ListingChangedError     the listing moved under the cursor while it was read
     └── APIError                    the API said ``ok: false``; carries status/code/operation
@@ -18,6 +19,9 @@ or ``json`` leaks out. Messages never contain the API token.
         ├── NotFoundError           404
         ├── RateLimitError          429 (``retry_after`` in seconds, when known)
         └── ServerError             5xx (and any other unexpected status)
+
+The class of an error status comes from the status alone: a gateway's HTML 429,
+a plain-text 401 or a framework's JSON 400 are typed like the API's own.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ __all__ = [
     "PermissionDeniedError",
     "RateLimitError",
     "ReadTimeoutError",
+    "ResponseTooLargeError",
     "ServerError",
     "TaskadeError",
     "TransportError",
@@ -48,32 +53,82 @@ __all__ = [
 # Every token a client in this process holds. Text from a server may echo our
 # headers, so every message is masked against all of them before it is cut,
 # stored or shown.
-_SECRETS: set[str] = set()
+_SECRETS: dict[str, tuple[str, ...]] = {}  # secret -> its aligned 5-character chunks
 _SECRETS_LOCK = threading.Lock()
 _MASK = "<redacted>"
+# A piece of a token longer than this is masked too: a cut or a wrapped line
+# must not leave most of a token readable.
+_FRAGMENT = 9
+_CHUNK = 5  # every fragment of _FRAGMENT characters holds one whole aligned chunk
 
 
 def register_secret(secret: str) -> None:
-    """Remember a secret so that ``redact`` masks it everywhere in this process."""
+    """Remember a secret so that ``redact`` masks it (and long pieces of it) everywhere."""
     if secret:
+        chunks = tuple(
+            secret[i : i + _CHUNK] for i in range(0, len(secret) - _CHUNK + 1, _CHUNK)
+        )
         with _SECRETS_LOCK:
-            _SECRETS.add(secret)
+            _SECRETS[secret] = chunks
 
 
 def redact(text: object) -> str:
-    """``text`` as a string with every registered secret masked.
+    """``text`` as a string with every registered secret, and any piece of one
+    longer than 8 characters, masked.
 
     >>> register_secret("tok_0123456789abcdef")
     >>> redact("Bearer tok_0123456789abcdef")
     'Bearer <redacted>'
+    >>> redact("cut at 640 bytes: tok_0123456789")
+    'cut at 640 bytes: <redacted>'
     """
     out = text if isinstance(text, str) else str(text)
     with _SECRETS_LOCK:
-        secrets = sorted(_SECRETS, key=len, reverse=True)
-    for secret in secrets:
+        secrets = sorted(_SECRETS.items(), key=lambda kv: len(kv[0]), reverse=True)
+    for secret, chunks in secrets:
         if secret in out:
             out = out.replace(secret, _MASK)
+        if len(secret) >= _FRAGMENT and any(c in out for c in chunks):
+            out = _mask_fragments(out, secret, chunks)
     return out
+
+
+def _mask_fragments(text: str, secret: str, chunks: tuple[str, ...]) -> str:
+    """Mask every run of ``text`` that is a piece of ``secret`` of _FRAGMENT+ characters.
+
+    Each such piece contains a whole aligned chunk, so growing every chunk hit
+    to the left and right while it still matches ``secret`` finds them all.
+    """
+    spans: list[tuple[int, int]] = []
+    for k, chunk in enumerate(chunks):
+        offset = k * _CHUNK
+        at = text.find(chunk)
+        while at != -1:
+            left = 0
+            while left < offset and left < at and text[at - left - 1] == secret[offset - left - 1]:
+                left += 1
+            right = _CHUNK
+            while (offset + right < len(secret) and at + right < len(text)
+                   and text[at + right] == secret[offset + right]):
+                right += 1
+            if left + right >= _FRAGMENT:
+                spans.append((at - left, at + right))
+            at = text.find(chunk, at + 1)
+    if not spans:
+        return text
+    spans.sort()
+    merged = [list(spans[0])]
+    for start, end in spans[1:]:
+        if start <= merged[-1][1]:
+            merged[-1][1] = max(merged[-1][1], end)
+        else:
+            merged.append([start, end])
+    parts, last = [], 0
+    for start, end in merged:
+        parts += [text[last:start], _MASK]
+        last = end
+    parts.append(text[last:])
+    return "".join(parts)
 
 
 class TaskadeError(Exception):
@@ -112,6 +167,10 @@ class InvalidResponseError(TaskadeError):
         self.operation = operation
         self.status = status
         self.excerpt = excerpt
+
+
+class ResponseTooLargeError(InvalidResponseError):
+    """The answer grew past the client's ``max_body`` once decoded (a gzip bomb?)."""
 
 
 class PaginationError(TaskadeError):

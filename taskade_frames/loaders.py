@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import functools
 import json
-import os
 import re
-import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -21,7 +19,7 @@ from typing import Any
 import pandas as pd
 
 from . import schemas
-from .client import ListingReport, TaskadeClient
+from .client import ListingReport, TaskadeClient, default_client
 from .decoding import PageDecoder, TypedPage, concat_columns
 from .errors import InvalidResponseError
 from .trees import add_tree_columns
@@ -46,24 +44,6 @@ __all__ = [
 
 Source = str | Callable[[dict[str, Any]], Any]
 
-_default: dict[tuple[str | None, str | None], TaskadeClient] = {}
-_default_lock = threading.Lock()
-
-
-def default_client() -> TaskadeClient:
-    """The client used when a loader gets ``client=None``: built from the environment once.
-
-    Raises ConfigurationError (with how to set a token) when there is none.
-    """
-    key = (
-        os.environ.get("TASKADE_API_TOKEN") or os.environ.get("TASKADE_TOKEN"),
-        os.environ.get("TASKADE_API_URL"),
-    )
-    with _default_lock:
-        client = _default.get(key)
-        if client is None:
-            client = _default[key] = TaskadeClient()
-        return client
 
 
 def _json(value: Any) -> str | None:

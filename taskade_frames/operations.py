@@ -25,6 +25,8 @@ class Operation:
     ``none`` (not a listing). ``write`` operations change state or spend
     credits, so they are never retried once the request may have been sent.
     ``key`` names the field that identifies an item (for de-duplication).
+    ``unsendable`` says why ``call()`` refuses it (a raw-body upload, a GET
+    or DELETE route): sending JSON there would be wrong, so it is not sent.
     """
 
     name: str
@@ -33,6 +35,7 @@ class Operation:
     key: str = "id"
     spec_limit: int | None = None  # the spec's default page size: the safe fallback
     max_limit: int | None = None  # the largest page we ask for
+    unsendable: str = ""
 
 
 _rows = [
@@ -77,6 +80,12 @@ _rows = [
     Operation("deleteMedia", write=True),
     Operation("exportBundle"),
     Operation("importBundle", write=True),
+    # routes that are not a JSON POST (see the v2 spec): refused by call()
+    Operation("uploadMedia", write=True, unsendable="a raw-body upload (multipart/form-data)"),
+    Operation("importBundleZip", write=True, unsendable="a raw-body upload (a zip file)"),
+    Operation("webhooks", unsendable="a GET/DELETE route (GET /webhooks, DELETE /webhooks/{id})"),
+    Operation("media", unsendable="a GET download route (GET /media/{mediaId}/content)"),
+    Operation("bundles", unsendable="a GET download route (GET /bundles/{spaceId}/export/zip)"),
 ]
 
 OPERATIONS: dict[str, Operation] = {op.name: op for op in _rows}

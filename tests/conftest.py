@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 from taskade_frames import TaskadeClient
+from taskade_frames._http import Hooks
 from taskade_frames.emulator import Emulator
 
 FAKE_TOKEN = "fake-token-for-tests-0000"
@@ -40,6 +41,11 @@ def emulator(_emulator):
     assert not errors, f"the emulator raised while handling requests: {errors}"
 
 
+def recording(sleeps: list[float]) -> Hooks:
+    """Client hooks that record each wait in ``sleeps`` instead of sleeping, with fixed jitter."""
+    return Hooks(sleep=sleeps.append, jitter=lambda: 0.5)
+
+
 @pytest.fixture
 def sleeps():
     """A list that records the waits a client asked for, instead of sleeping."""
@@ -49,8 +55,7 @@ def sleeps():
 @pytest.fixture
 def client(emulator, sleeps):
     """A client for the emulator whose sleeps are recorded, not slept."""
-    c = TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, sleep=sleeps.append,
-                      jitter=lambda: 0.5, timeout=10)
+    c = TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, timeout=10, _hooks=recording(sleeps))
     yield c
     c.close()
 
@@ -74,7 +79,7 @@ def profile_emulator(_profile_emulator):
 @pytest.fixture
 def profile_client(profile_emulator, sleeps):
     """A client for ``profile_emulator``, sleeps recorded, not slept."""
-    c = TaskadeClient(FAKE_TOKEN, base_url=profile_emulator.base_url, sleep=sleeps.append,
-                      jitter=lambda: 0.5, timeout=10)
+    c = TaskadeClient(FAKE_TOKEN, base_url=profile_emulator.base_url, timeout=10,
+                      _hooks=recording(sleeps))
     yield c
     c.close()

@@ -18,7 +18,7 @@ from taskade_frames import (
     TaskadeClient,
     TransportError,
 )
-from taskade_frames._http import RetryPolicy
+from taskade_frames._http import Hooks, RetryPolicy
 
 from .conftest import FAKE_TOKEN
 
@@ -74,7 +74,7 @@ class TestCompletePagination:
     @pytest.mark.parametrize("page_size", [1, 3, 20, 1000])
     def test_any_page_size(self, emulator, crowded_project, page_size, sleeps):
         with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, page_size=page_size,
-                           sleep=sleeps.append) as c:
+                           _hooks=Hooks(sleep=sleeps.append)) as c:
             assert len(c.fetch_all("listProjectMembers", projectId=crowded_project).items) == 45
 
     def test_duplicates_across_pages_are_dropped(self, client, emulator, big_project):
@@ -153,7 +153,8 @@ class TestRetries:
 
     def test_401_after_exactly_one_request(self, emulator, sleeps):
         with TaskadeClient("wrong-fake-token", base_url=emulator.base_url,
-                           sleep=sleeps.append) as c, pytest.raises(AuthenticationError):
+                           _hooks=Hooks(sleep=sleeps.append)) as c, \
+                pytest.raises(AuthenticationError):
             c.call("listSpaces")
         assert emulator.request_count("listSpaces") == 1 and sleeps == []
 
@@ -163,11 +164,11 @@ class TestRetries:
             client.call("listSpaces")
         assert emulator.request_count("listSpaces") == 1
 
-    def test_html_502_is_a_typed_error(self, client, emulator):
+    def test_html_502_is_a_server_error_retried_for_reads(self, client, emulator):
         emulator.faults.push("html", count=4, operation="listSpaces")
-        with pytest.raises(InvalidResponseError) as info:
+        with pytest.raises(ServerError) as info:
             client.call("listSpaces")
-        assert info.value.status == 502 and "<" in info.value.excerpt
+        assert info.value.status == 502 and "502 Bad Gateway" in info.value.message
         assert emulator.request_count("listSpaces") == 4
 
     def test_truncated_body_is_a_typed_error(self, client, emulator):
@@ -204,14 +205,15 @@ class TestRetries:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
         with TaskadeClient(FAKE_TOKEN, base_url=f"http://127.0.0.1:{port}/api/v2",
-                           sleep=sleeps.append) as c, pytest.raises(TransportError) as info:
+                           _hooks=Hooks(sleep=sleeps.append)) as c, \
+                pytest.raises(TransportError) as info:
             c.call("listSpaces")
         assert info.value.sent is False and len(sleeps) == 3
 
     def test_read_timeout_is_a_transport_error(self, emulator, sleeps):
         emulator.faults.push("delay", count=1, seconds=1.0, operation="promptAgent")
         with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, timeout=0.2,
-                           sleep=sleeps.append) as c:
+                           _hooks=Hooks(sleep=sleeps.append)) as c:
             space = c.call("listSpaces")["items"][0]["id"]
             agent = c.call("listAgents", spaceId=space)["items"][0]["id"]
             with pytest.raises(TransportError) as info:
@@ -227,7 +229,7 @@ class TestRetries:
 def test_no_token_in_errors_reprs_or_logs(emulator, caplog, sleeps):
     caplog.set_level(logging.DEBUG)
     texts = []
-    with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, sleep=sleeps.append,
+    with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, _hooks=Hooks(sleep=sleeps.append),
                        retry=RetryPolicy(max_retries=1)) as c:
         texts += [repr(c), str(c), repr(c.stats)]
         emulator.faults.push("status", count=2, status=503)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskade_frames import TaskadeClient, schemas
+from taskade_frames._http import Hooks
 
 from .conftest import FAKE_TOKEN
 
@@ -77,7 +78,7 @@ def test_any_page_cap_and_page_size_yield_the_full_listing(
 
     try:
         with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, page_size=page_size,
-                           sleep=lambda s: None) as c:
+                           _hooks=Hooks(sleep=lambda s: None)) as c:
             listing = c.fetch_all(operation, projectId=listing_project)
     finally:
         emulator.clamp_pages = False

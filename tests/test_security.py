@@ -36,7 +36,7 @@ from taskade_frames import (
     TaskadeClient,
     TaskadeError,
 )
-from taskade_frames._http import RetryPolicy
+from taskade_frames._http import Hooks, RetryPolicy
 from taskade_frames._notebook import describe_error
 from taskade_frames.cli import build_parser, main
 from taskade_frames.emulator import Emulator
@@ -245,8 +245,8 @@ def rendered(fail: Callable[[], object]) -> list[str]:
 
 @pytest.fixture
 def secret_client(server):
-    c = TaskadeClient(SECRET, base_url=server.base_url, sleep=lambda s: None, timeout=0.5,
-                      retry=RetryPolicy(max_retries=1, max_rate_limit_retries=1))
+    c = TaskadeClient(SECRET, base_url=server.base_url, _hooks=Hooks(sleep=lambda s: None),
+                      timeout=0.5, retry=RetryPolicy(max_retries=1, max_rate_limit_retries=1))
     yield c
     c.close()
 
@@ -296,7 +296,7 @@ def test_failing_calls_never_show_the_token(server, secret_client, caplog, emula
     with TaskadeClient(SECRET, base_url=emulator.base_url) as wrong:
         texts += rendered(lambda: wrong.call("listSpaces"))
     with TaskadeClient(SECRET, base_url=f"http://127.0.0.1:{_closed_port()}/api/v2",
-                       sleep=lambda s: None) as nowhere:
+                       _hooks=Hooks(sleep=lambda s: None)) as nowhere:
         texts += rendered(lambda: nowhere.call("listSpaces"))
     texts += rendered(lambda: TaskadeClient(SECRET, base_url="http://api.example.com/v2"))
     texts += rendered(lambda: TaskadeClient(SECRET + " \n"))
@@ -323,7 +323,7 @@ def test_a_server_echoing_the_authorization_header_is_redacted(status, content_t
         return status, {"Content-Type": content_type}, body.format(h=echo).encode()
 
     with Recorder("127.0.0.1", reply) as echo, \
-            TaskadeClient(SECRET, base_url=f"{echo.url}/api/v2", sleep=lambda s: None,
+            TaskadeClient(SECRET, base_url=f"{echo.url}/api/v2", _hooks=Hooks(sleep=lambda s: None),
                           retry=RetryPolicy(max_retries=0)) as c:
         texts = rendered(lambda: c.call("listSpaces"))
 
@@ -355,7 +355,7 @@ def test_tracebacks_with_locals_of_transport_errors_never_show_the_token(server,
                                                                           secret_client, fault):
     if fault == "refused":
         with TaskadeClient(SECRET, base_url=f"http://127.0.0.1:{_closed_port()}/api/v2",
-                           sleep=lambda s: None) as nowhere:
+                           _hooks=Hooks(sleep=lambda s: None)) as nowhere:
             text = _locals_of(lambda: nowhere.call("listSpaces"))
     else:
         server.faults.push("reset" if fault == "reset" else "delay", count=2, seconds=2.0)
@@ -372,7 +372,7 @@ def test_redirects_to_another_host_are_not_followed(status):
         target = f"{other.url}/api/v2/listSpaces"
         with Recorder("127.0.0.1", lambda h: (status, {"Location": target}, b"")) as first, \
                 TaskadeClient(SECRET, base_url=f"{first.url}/api/v2",
-                              sleep=lambda s: None) as c:
+                              _hooks=Hooks(sleep=lambda s: None)) as c:
             texts = rendered(lambda: c.call("listSpaces"))
             with pytest.raises(InvalidResponseError) as info:
                 c.call("listSpaces")
@@ -384,14 +384,14 @@ def test_redirects_to_another_host_are_not_followed(status):
     assert leaks(*texts) == []
 
 
-def test_proxies_from_the_environment_are_ignored(server, monkeypatch):
-    """requests would send plain-http requests, token and all, to ``HTTP_PROXY``."""
+def test_proxies_from_the_environment_are_ignored_with_trust_env_false(server, monkeypatch):
+    """The opt-out: nothing from the environment, the proxy variables included."""
     with Recorder("127.0.0.2", lambda h: _json_reply(200, {"ok": True, "items": []})) as proxy:
         for name in ("HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https_proxy", "ALL_PROXY"):
             monkeypatch.setenv(name, proxy.url)
         monkeypatch.delenv("NO_PROXY", raising=False)
         monkeypatch.delenv("no_proxy", raising=False)
-        with TaskadeClient(SECRET, base_url=server.base_url) as c:
+        with TaskadeClient(SECRET, base_url=server.base_url, trust_env=False) as c:
             assert c.call("listSpaces")["items"]
     assert proxy.requests == []
     assert server.request_count("listSpaces") == 1
@@ -408,7 +408,7 @@ def test_proxies_from_the_environment_are_ignored(server, monkeypatch):
     "HTTP://EXAMPLE.COM/api/v2",
 ])
 def test_plain_http_off_this_machine_is_refused_before_sending(url, monkeypatch):
-    with pytest.raises(ConfigurationError, match=r"plain http|http\(s\)") as info:
+    with pytest.raises(ConfigurationError, match=r"plain http|http\(s\)|credentials") as info:
         TaskadeClient(SECRET, base_url=url)
     assert leaks(str(info.value)) == []
     monkeypatch.setenv("TASKADE_API_TOKEN", SECRET)
