@@ -287,17 +287,18 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
             "the base URL holds credentials (user:password@); they are not used, the API "
             "token authenticates. Remove them (the URL is not shown, it holds a secret)"
         )
-    parts = urlsplit(base_url)
     if (scheme.lower() not in ("http", "https") or not sep or not _AUTHORITY.fullmatch(authority)
-            or parts.query or parts.fragment or "?" in base_url or "#" in base_url):
+            or "?" in base_url or "#" in base_url):
         raise ConfigurationError(
             "the base URL must look like https://host[:port]/path, with no credentials, "
             f"query or fragment; got scheme {scheme[:10]!r} and host {authority[:60]!r}"
         )
     try:
+        parts = urlsplit(base_url)
         host, port = parts.hostname or "", parts.port
     except ValueError:
-        raise ConfigurationError(f"the base URL has a bad port: {authority[:60]!r}") from None
+        raise ConfigurationError(f"the base URL has a bad host or port: {authority[:60]!r}") \
+            from None
     if port == 0:
         raise ConfigurationError(f"the base URL has port 0: {authority!r}")
     if scheme.lower() == "http" and not _is_loopback(host) and not allow_insecure_http:
@@ -337,7 +338,8 @@ def proxies_for(url: str, environment: Mapping[str, str]) -> dict[str, str]:
     """
     parts = urlsplit(url)
     proxy = environment.get(parts.scheme) or environment.get("all")
-    if not proxy or _bypasses_proxy(parts.hostname or "", parts.port, environment.get("no", "")):
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    if not proxy or _bypasses_proxy(parts.hostname or "", port, environment.get("no", "")):
         return {}
     return {parts.scheme: proxy}
 
@@ -442,7 +444,7 @@ class _FinalResponse(http.client.HTTPResponse):
     the answer, and the real one left on the connection.
     """
 
-    def _read_status(self) -> tuple[str, int, str]:
+    def _read_status(self) -> tuple[str, int, str]:  # type: ignore[misc]
         while True:
             version, status, reason = super()._read_status()
             if not 100 <= status < 200 or status == 101:
@@ -713,7 +715,8 @@ class Transport:
 def _where(location: str | None) -> str:
     """The host a redirect points at, masked and short (a server may echo our token there)."""
     try:
-        parts = urlsplit(location or "")
+        # Mask first: parsing lower-cases the host, which would hide an echoed token.
+        parts = urlsplit(redact(location or ""))
         host = parts.hostname and (f"{parts.hostname}:{parts.port}" if parts.port else
                                    parts.hostname)
     except ValueError:

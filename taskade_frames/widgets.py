@@ -150,7 +150,7 @@ class TokenPrompt(widgets.VBox):
             return self.client
         try:
             client = TaskadeClient(token, base_url=self._base_url)
-        except ConfigurationError as exc:
+        except (ConfigurationError, ValueError, TypeError) as exc:  # never echoes the token
             self.message.value = _line(describe_error(exc), _ERROR_STYLE)
             return None
         try:

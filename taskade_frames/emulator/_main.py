@@ -94,6 +94,10 @@ def serve(args: argparse.Namespace, *, ready: threading.Event | None = None,
     stop = stop or threading.Event()
     with emu:
         print(f"Taskade v2 emulator serving {emu.workspace!r}", flush=True)
+        if emu.exposed:
+            print(f"WARNING: listening on {args.host}, beyond this machine: anyone on the "
+                  "network can use it with the token below. Clients elsewhere must pass "
+                  "allow_insecure_http=True (plain http).", flush=True)
         print(f"  base URL: {emu.base_url}", flush=True)
         print(f"  token:    {emu.token}  (send 'Authorization: Bearer <token>')", flush=True)
         print(f"  clock:    {_when(emu)}", flush=True)

@@ -10,6 +10,7 @@ would meet Nagle's algorithm and the peer's delayed ACK and stall ~40 ms.
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import json
 import socket
 import struct
@@ -38,7 +39,8 @@ ERROR_STYLES = ("envelope", "gateway")
 API_PREFIX = "/api/v2/"
 JSON_TYPE = "application/json; charset=utf-8"
 HTML_TYPE = "text/html; charset=utf-8"
-MAX_BODY = 512 * 1024 * 1024
+TEXT_TYPE = "text/plain; charset=utf-8"
+MAX_BODY = 64 * 1024 * 1024  # far above any v2 request; chunked bodies are held to it too
 
 _PROXY_PAGE = (
     b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
@@ -70,14 +72,39 @@ def _error(status: int, code: str, message: str, headers: Mapping[str, str] | No
                  headers=headers or {})
 
 
+def _as_gateway(reply: Reply) -> Reply:
+    """The same error as a gateway or web framework in front of the API would send it.
+
+    The status and its headers (``Retry-After``) stay; the body stops being
+    the v2 envelope: an HTML page for 429 and 5xx, plain text for 401, 402 and
+    403, a framework's JSON for 400, 404 and the rest.
+    """
+    try:
+        message = str(json.loads(reply.body).get("message", ""))
+    except (ValueError, AttributeError):
+        return reply  # already not an envelope (an HTML fault page)
+    status, phrase = reply.status, HTTPStatus(reply.status).phrase
+    if status == 429 or status >= 500:
+        page = (f"<html><head><title>{status} {phrase}</title></head><body><center>"
+                f"<h1>{status} {phrase}</h1></center><hr><center>nginx</center></body></html>")
+        return reply._replace(body=page.encode(), content_type=HTML_TYPE)
+    if status in (401, 402, 403):
+        return reply._replace(body=f"{phrase}\n".encode(), content_type=TEXT_TYPE)
+    framework = {"statusCode": status, "error": phrase, "message": message}
+    return reply._replace(body=_json(framework))
+
+
 class _BadFraming(Exception):
-    pass
+    def __init__(self, message: str, status: int = 400):
+        super().__init__(message)
+        self.status = status
 
 
 def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
-    """The request body, from Content-Length or chunked framing."""
+    """The request body, from Content-Length or chunked framing, at most MAX_BODY bytes."""
     if "chunked" in handler.headers.get("Transfer-Encoding", "").lower():
         chunks: list[bytes] = []
+        total = 0
         while True:
             size_line = handler.rfile.readline(1024)
             try:
@@ -88,6 +115,9 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
                 while handler.rfile.readline(1024) not in (b"\r\n", b"\n", b""):
                     pass
                 return b"".join(chunks)
+            total += size
+            if total > MAX_BODY:
+                raise _BadFraming("request body too large", 413)
             chunks.append(handler.rfile.read(size))
             handler.rfile.readline(1024)
     length = handler.headers.get("Content-Length")
@@ -97,8 +127,10 @@ def _read_body(handler: BaseHTTPRequestHandler) -> bytes:
         n = int(length)
     except ValueError:
         raise _BadFraming("bad Content-Length") from None
-    if n < 0 or n > MAX_BODY:
+    if n < 0:
         raise _BadFraming("Content-Length out of range")
+    if n > MAX_BODY:
+        raise _BadFraming("request body too large", 413)
     return handler.rfile.read(n)
 
 
@@ -264,9 +296,21 @@ class Emulator:
         return int(self._server.server_address[1])
 
     @property
+    def exposed(self) -> bool:
+        """True when bound beyond loopback: the network can reach it, well-known token and all."""
+        return not _is_loopback_host(self.host)
+
+    @property
     def url(self) -> str:
-        """The server root, e.g. ``http://127.0.0.1:8765``."""
-        return f"http://{self.host}:{self.port}"
+        """The server root, e.g. ``http://127.0.0.1:8765``.
+
+        Bound to every interface (``0.0.0.0``, ``::``), it names the loopback
+        address, the one a client on this machine can use.
+        """
+        host = {"0.0.0.0": "127.0.0.1", "::": "[::1]", "": "127.0.0.1"}.get(self.host, self.host)
+        if ":" in host and not host.startswith("["):
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}"
 
     @property
     def base_url(self) -> str:
@@ -336,15 +380,26 @@ class Emulator:
     # -- the pipeline ------------------------------------------------------------
 
     def _serve(self, handler: BaseHTTPRequestHandler) -> None:
-        try:
-            raw = _read_body(handler)
-        except _BadFraming as exc:
-            handler.close_connection = True
-            self._write(handler, _error(400, "bad_request", str(exc)))
-            return
         generation = self._generation
-        operation, body, reply = self._dispatch(handler.command, handler.path, handler.headers,
-                                                raw)
+        if not self._authorized(handler.headers):
+            # Answer before reading a byte of the body: a stranger's body is
+            # never buffered, and the connection is closed on it.
+            handler.close_connection = True
+            path = urlsplit(handler.path).path
+            operation = path[len(API_PREFIX):] if path.startswith(API_PREFIX) else None
+            body = None
+            reply = _error(401, "unauthorized", "Missing or invalid bearer token")
+        else:
+            try:
+                raw = _read_body(handler)
+            except _BadFraming as exc:
+                handler.close_connection = True
+                self._write(handler, _error(exc.status, "bad_request", str(exc)))
+                return
+            operation, body, reply = self._dispatch(handler.command, handler.path,
+                                                    handler.headers, raw)
+        if self.error_style == "gateway" and reply.status >= 400:
+            reply = _as_gateway(reply)
         with self._log_lock:
             # A request that straddled reset() (a delay fault, say) belongs to
             # the previous test: keep it out of the fresh log.
@@ -352,6 +407,10 @@ class Emulator:
                 self._log.append({"operation": operation, "body": body,
                                   "status": reply.status})
         self._write(handler, reply)
+
+    def _authorized(self, headers: Any) -> bool:
+        scheme, _, credential = headers.get("Authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and credential.strip() == self.token
 
     def _dispatch(self, method: str, target: str, headers: Any,
                   raw: bytes) -> tuple[str | None, Any, Reply]:
@@ -367,12 +426,9 @@ class Emulator:
         try:
             body: Any = json.loads(raw) if raw.strip() else None
             parsed = True
-        except ValueError:
+        except (ValueError, RecursionError):  # RecursionError: JSON nested too deeply
             body, parsed = raw.decode("utf-8", "replace"), False
 
-        scheme, _, credential = headers.get("Authorization", "").partition(" ")
-        if scheme.lower() != "bearer" or credential.strip() != self.token:
-            return op, body, _error(401, "unauthorized", "Missing or invalid bearer token")
         bucket = self._bucket
         if bucket is not None and (wait := bucket.acquire()) is not None:
             return op, body, _error(429, "rate_limited", "Too many requests, slow down",
@@ -507,6 +563,15 @@ class Emulator:
                 handler.wfile.write(head + reply.body)
         except OSError:
             handler.close_connection = True
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
 
 
 def _abort(handler: BaseHTTPRequestHandler) -> None:
