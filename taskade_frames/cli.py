@@ -403,6 +403,11 @@ def build_parser() -> argparse.ArgumentParser:
                    "environment (AWS_* variables, profiles), never from the URI")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
+    _add_snapshots_command(sub)
+    return parser
+
+
+def _add_snapshots_command(sub: Any) -> None:
     p = sub.add_parser("snapshots", help="list or prune the snapshots of an export",
                        description="List the committed snapshots of an export, or prune "
                        "old ones (the newest is always kept).")
@@ -412,7 +417,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep-last", type=int, help="prune: keep this many newest snapshots")
     p.add_argument("--older-than", help="prune: remove snapshots older than this ('30d')")
     p.add_argument("--dry-run", action="store_true", help="prune: only say what would go")
-    return parser
 
 
 def _add_emulator_command(sub: Any) -> None:
