@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -297,10 +298,18 @@ def _export_one(writer: _Writer, run: _Run, spaces: pd.DataFrame, sid: Any,
     run.per_space[sid] = {"rows": counts}
 
 
+def scrub(text: object) -> str:
+    """``text`` safe to write: registered tokens masked, ``user:password@`` of URLs dropped."""
+    return _USERINFO.sub("://", redact(text))
+
+
+_USERINFO = re.compile(r"://[^/@\s]*@")
+
+
 def _failure(space_id: Any, exc: BaseException) -> dict[str, Any]:
     text = space_id if isinstance(space_id, str) else repr(space_id)
-    return {"resource": "space", "id": redact(text), "status": getattr(exc, "status", None),
-            "error": type(exc).__name__, "message": redact(exc)[:2000]}
+    return {"resource": "space", "id": scrub(text), "status": getattr(exc, "status", None),
+            "error": type(exc).__name__, "message": scrub(exc)[:2000]}
 
 
 def _errors_frame(run: _Run) -> pd.DataFrame:
@@ -317,7 +326,7 @@ def _redacted(errors: pd.DataFrame) -> pd.DataFrame:
     out = errors.copy()
     for col in ("id", "message", "error", "resource"):
         if col in out:
-            out[col] = out[col].map(lambda v: v if pd.isna(v) else redact(v)).astype(
+            out[col] = out[col].map(lambda v: v if pd.isna(v) else scrub(v)).astype(
                 schemas.STRING)
     return out
 
@@ -326,7 +335,7 @@ def api_host(client: TaskadeClient) -> str:
     """The client's host for provenance, without credentials a base URL may carry."""
     host = client.host
     netloc = urlsplit(host).netloc if "//" in host else host
-    return redact(netloc.rsplit("@", 1)[-1])
+    return scrub(netloc.rsplit("@", 1)[-1])
 
 
 def _distinct(ids: list[Any]) -> list[Any]:

@@ -477,3 +477,14 @@ def test_load_space_answers_from_a_fresh_snapshot_and_reloads_a_stale_one(emulat
     assert len(stale.tasks) == len(again.tasks) + 1
     assert len(list_snapshots(tmp_path)) == 2
     assert tf.load_space(sid, client, progress=False).tasks.attrs == {}
+
+
+def test_scrub_masks_tokens_and_url_credentials():
+    from taskade_frames.errors import register_secret
+    from taskade_frames.export import scrub
+
+    register_secret(FAKE_TOKEN)
+    text = f"GET https://bob:hunter2pass@proxy.example/api failed: Bearer {FAKE_TOKEN}"
+
+    assert scrub(text) == "GET https://proxy.example/api failed: Bearer <redacted>"
+    assert scrub("no secrets here") == "no secrets here"
