@@ -184,7 +184,14 @@ def _run(pool, jobs, parts, errors, reports, bar, strict) -> None:
     futures: dict[Future, _Job] = {pool.submit(job.run): job for job in jobs}
     pending = set(futures)
     while pending:
-        done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+        try:
+            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+        except BaseException:
+            # Ctrl-C: drop the queued calls, so leaving the pool waits only for the
+            # few in flight instead of fetching the rest of the space first.
+            for other in pending:
+                other.cancel()
+            raise
         for fut in done:
             job = futures[fut]
             bar.update(1)

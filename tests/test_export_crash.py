@@ -168,3 +168,31 @@ def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator,
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot]
     for entity in ENTITIES:
         assert set(snapshots_seen_by_duckdb(out, entity)) == {first.snapshot}, entity
+
+
+def test_ctrl_c_during_a_space_load_drops_the_queued_calls(emulator, client, tmp_path,
+                                                           monkeypatch):
+    from taskade_frames import space as space_mod
+
+    sid = list(emulator.workspace.spaces)[0]
+    export_space(sid, tmp_path / "full", client, progress=False)
+    full = emulator.request_count()
+    emulator.reset()
+    real_wait, calls = space_mod.wait, []
+
+    def wait(*args, **kwargs):  # the second round (tasks, blocks, ...) is interrupted
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real_wait(*args, **kwargs)
+
+    monkeypatch.setattr(space_mod, "wait", wait)
+    emulator.latency = 0.02
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            export_space(sid, tmp_path / "cut", client, progress=False, max_workers=2)
+    finally:
+        emulator.latency = 0.0
+
+    assert emulator.request_count() < full / 2
+    assert not (tmp_path / "cut").exists()
