@@ -57,6 +57,7 @@ frame's ``id`` and ``parent_id`` data on every call, so a changed frame is rebui
 from __future__ import annotations
 
 import re
+import threading
 import weakref
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -623,16 +624,21 @@ def add_tree_columns(
 ) -> pd.DataFrame:
     """Return a copy of a task frame with tree columns added (see :data:`TREE_DTYPES`).
 
-    Rows, index and existing columns are kept as they are; columns with the new names are
-    replaced. Roots are rows with no parent, orphans, later duplicates and cut cycle
-    points (module docstring). Leaves with a missing ``completed`` count as not done.
+    Each column is defined in the module docstring (``help(taskade_frames.trees)``):
+    ``position``, ``depth``, ``root_id``, ``path``, ``sibling_index``, ``n_children``,
+    ``n_descendants``, ``is_leaf``, ``leaves_total``, ``leaves_done``, ``share_done`` (over
+    leaves), ``is_orphan``, ``in_cycle``, ``is_duplicate``. Rows, index and existing columns
+    are kept as they are; columns with the new names are replaced. Roots are rows with no
+    parent, orphans, later duplicates and cut cycle points. Leaves with a missing
+    ``completed`` count as not done. Memory is linear in the number of tasks for any shape.
 
     Args:
         df: tasks with ``id_col``, ``parent_col`` (NA for roots) and ``completed_col``.
         id_col, parent_col, completed_col: column names.
-        path: build the ``path`` column (ids from the root down, joined by "/"). It is the
-            costliest column, and its memory grows with depth, so it can be skipped; the
-            column is then absent. Use :func:`path_lists` when ids may contain "/".
+        path: build the ``path`` column (ids from the root down, joined by "/", elided to
+            ``a/b/…/z`` past :data:`PATH_MAX_IDS` ids). It is the costliest column, so it
+            can be skipped; the column is then absent. Use :func:`path_lists` for whole
+            paths, or when ids may contain "/".
 
     Returns:
         A new DataFrame.
@@ -649,15 +655,28 @@ def add_tree_columns(
     2  c      1  a/c            0         0.0
     """
     forest, ids = _forest_of(df, id_col, parent_col)
-    done = _completed(df, completed_col)
-    n = len(df)
+    columns = _tree_columns(forest, ids, _completed(df, completed_col), path)
+    added = pd.DataFrame(
+        {name: values for name, values in columns.items() if values is not None},
+        index=df.index,
+        copy=False,  # setting columns one by one would copy every array once more
+    )
+    kept = df.drop(columns=[c for c in added.columns if c in df.columns])
+    out = pd.concat([kept, added], axis=1)
+    out.attrs = dict(df.attrs)  # concat keeps attrs only when every part has the same
+    return out
+
+
+def _tree_columns(forest: _Forest, ids: pa.Array, done: BoolArray, path: bool) -> dict[str, Any]:
+    """The arrays of :data:`TREE_DTYPES`, in order (``path`` None when skipped)."""
+    n = len(ids)
     parent = forest.parent
     has_parent = parent >= 0
     n_children = np.bincount(parent[has_parent], minlength=n).astype(np.int64)
     is_leaf = n_children == 0
     size, leaves_total, leaves_done = forest.subtree_sums(np.ones(n), is_leaf, is_leaf & done)
     share = leaves_done / np.maximum(leaves_total, 1)
-    columns: dict[str, Any] = {
+    return {
         "position": _ints(np.arange(n)),
         "depth": _ints(forest.depth),
         "root_id": _strings(ids.take(pa.array(forest.root))),
@@ -673,15 +692,6 @@ def add_tree_columns(
         "in_cycle": _bools(forest.in_cycle),
         "is_duplicate": _bools(forest.is_duplicate),
     }
-    added = pd.DataFrame(
-        {name: values for name, values in columns.items() if values is not None},
-        index=df.index,
-        copy=False,  # setting columns one by one would copy every array once more
-    )
-    kept = df.drop(columns=[c for c in added.columns if c in df.columns])
-    out = pd.concat([kept, added], axis=1)
-    out.attrs = dict(df.attrs)  # concat keeps attrs only when every part has the same
-    return out
 
 
 def path_lists(df: pd.DataFrame, *, id_col: str = "id", parent_col: str = "parent_id") -> pd.Series:
@@ -739,6 +749,7 @@ _CACHE_SIZE = 8
 _cache: OrderedDict[int, tuple[Any, tuple[Any, ...], _Forest, pa.Array, _IdIndex | None]] = (
     OrderedDict()
 )
+_cache_lock = threading.Lock()  # widgets run selections from worker threads too
 
 
 def _arrow_backed(column: pd.Series) -> pa.Array | pa.ChunkedArray | None:
@@ -769,24 +780,35 @@ def _selection_forest(
     if arrays[0] is None or arrays[1] is None:
         return (*_forest_of(df, id_col, parent_col), None)
     key, fingerprint = id(df), (id_col, parent_col, _fingerprint(arrays))
-    entry = _cache.get(key)
-    if entry is not None and entry[0]() is df and entry[1][:3] == fingerprint:
-        _cache.move_to_end(key)
-        return entry[2], entry[3], entry[4]
-    forest, ids = _forest_of(df, id_col, parent_col)
+    with _cache_lock:
+        entry = _cache.get(key)
+        if entry is not None and entry[0]() is df and entry[1][:3] == fingerprint:
+            _cache.move_to_end(key)
+            return entry[2], entry[3], entry[4]
+    forest, ids = _forest_of(df, id_col, parent_col)  # outside the lock: it takes a while
     index = _IdIndex(ids, forest)
     ref = weakref.ref(df)
-    _cache[key] = (ref, (*fingerprint, arrays), forest, ids, index)
+    with _cache_lock:
+        for dead in [k for k, e in _cache.items() if e[0]() is None]:
+            del _cache[dead]
+        _cache[key] = (ref, (*fingerprint, arrays), forest, ids, index)
+        while len(_cache) > _CACHE_SIZE:
+            _cache.popitem(last=False)
     weakref.finalize(df, _forget, key, ref)
-    while len(_cache) > _CACHE_SIZE:
-        _cache.popitem(last=False)
     return forest, ids, index
 
 
 def _forget(key: int, ref: Any) -> None:
-    entry = _cache.get(key)
-    if entry is not None and entry[0] is ref:
-        del _cache[key]
+    # Runs from the garbage collector, maybe in a thread holding the lock: never wait for
+    # it. An entry left behind here is dropped at the next insertion.
+    if not _cache_lock.acquire(blocking=False):
+        return
+    try:
+        entry = _cache.get(key)
+        if entry is not None and entry[0] is ref:
+            del _cache[key]
+    finally:
+        _cache_lock.release()
 
 
 class _IdIndex:
@@ -1037,6 +1059,24 @@ _ITEM = (
 )
 
 
+def _outline_links(level: IntArray) -> tuple[IntArray, IntArray]:
+    """Depth and parent row of outline items from their indentation levels."""
+    # Each item is at most one level below the one before: depth_i = min(level_i,
+    # depth_{i-1} + 1), which unrolls to i + min over j <= i of (level_j - j).
+    n = len(level)
+    steps = np.arange(n, dtype=np.int64)
+    if n:
+        level[0] = 0
+    depth = np.minimum.accumulate(level - steps) + steps if n else level
+    # The parent is the closest earlier item one level up.
+    parent = np.full(n, -1, np.int64)
+    at_depth = [np.flatnonzero(depth == d) for d in range(int(depth.max(initial=-1)) + 1)]
+    for d in range(1, len(at_depth)):
+        above = at_depth[d - 1]
+        parent[at_depth[d]] = above[np.searchsorted(above, at_depth[d]) - 1]
+    return depth, parent
+
+
 def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
     """Read an outline written by :func:`to_markdown_outline` (or by hand) back into tasks.
 
@@ -1076,19 +1116,8 @@ def parse_markdown_outline(md: str) -> tuple[str, pd.DataFrame]:
     tabs = np.asarray(pc.count_substring(indent, "\t"), dtype=np.int64)
     spaces = np.asarray(pc.utf8_length(indent), dtype=np.int64) - tabs
     level = tabs + spaces // 2
-    # Each item is at most one level below the one before: depth_i = min(level_i,
-    # depth_{i-1} + 1), which unrolls to i + min over j <= i of (level_j - j).
-    n = len(kept)
-    steps = np.arange(n, dtype=np.int64)
-    if n:
-        level[0] = 0
-    depth = np.minimum.accumulate(level - steps) + steps if n else level
-    # The parent is the closest earlier item one level up.
-    parent = np.full(n, -1, np.int64)
-    at_depth = [np.flatnonzero(depth == d) for d in range(int(depth.max(initial=-1)) + 1)]
-    for d in range(1, len(at_depth)):
-        above = at_depth[d - 1]
-        parent[at_depth[d]] = above[np.searchsorted(above, at_depth[d]) - 1]
+    depth, parent = _outline_links(level)
+    steps = np.arange(len(kept), dtype=np.int64)
     boxed = pc.not_equal(mark, "")
     text = _unescape_all(pc.if_else(boxed, parts.field("boxed"), parts.field("plain")))
     numbers_text = pc.cast(pa.array(steps), pa.large_string())
