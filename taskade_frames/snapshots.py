@@ -95,24 +95,32 @@ def _catalog(store: Store, check: bool = True) -> list[_Entry]:
         raise SnapshotNotFoundError(
             f"{store.display} holds no export (no committed snapshot under {MANIFESTS}/); "
             "check the path, or write one with export_space / export_all")
-    entries = []
+    manifests: dict[str, dict[str, Any] | str] = {}
     for name in names:
         try:
-            manifest = store.manifest(name)
+            manifests[name] = store.manifest(name)
         except ExportError as exc:
-            entries.append(_Entry(name, None, str(exc)))
-            continue
-        entries.append(_Entry(name, manifest, _missing_parts(store, manifest) if check
-                              else None))
+            manifests[name] = str(exc)
+    present = _present_parts(store, manifests.values()) if check else None
+    entries = []
+    for name, found in manifests.items():
+        if isinstance(found, str):
+            entries.append(_Entry(name, None, found))
+        else:
+            damage = _missing_parts(store, found, present) if present is not None else None
+            entries.append(_Entry(name, found, damage))
     return entries
 
 
-def _missing_parts(store: Store, manifest: Mapping[str, Any]) -> str | None:
+def _present_parts(store: Store, manifests: Any) -> set[str]:
+    """Every file under the entity folders: one listing per entity, not per snapshot."""
+    entities = {e for m in manifests if isinstance(m, dict) for e in m["entities"]}
+    return {store.relative(info.path) for entity in sorted(entities)
+            for info in store.listdir(entity, recursive=True)}
+
+
+def _missing_parts(store: Store, manifest: Mapping[str, Any], present: set[str]) -> str | None:
     name = manifest["snapshot"]
-    present = set()
-    for entity in manifest["entities"]:
-        for info in store.listdir(f"{entity}/snapshot={name}", recursive=True):
-            present.add(store.relative(info.path))
     missing = [part(e, name, sid) for e in manifest["entities"] for sid in manifest["spaces"]
                if part(e, name, sid) not in present]
     if not missing:
