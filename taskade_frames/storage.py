@@ -48,10 +48,13 @@ __all__ = [
     "SnapshotExistsError",
     "SnapshotNotFoundError",
     "Store",
+    "check_space_id",
     "is_snapshot_name",
     "open_store",
+    "part",
     "snapshot_order",
     "snapshot_time",
+    "space_dir",
 ]
 
 PARTITION = "space_id"
