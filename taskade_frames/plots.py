@@ -145,6 +145,18 @@ def completion_by_depth(tasks: pd.DataFrame, ax: Axes | None = None) -> Axes:
     return ax
 
 
+def _branch_labels(by: pd.DataFrame, several: bool, projects: pd.DataFrame | None) -> list[str]:
+    """A branch's root text, prefixed with its project (name if known) when there are
+    several projects."""
+    if not several:
+        return [_short(text) or "(untitled)" for text in by["text"]]
+    names: dict[Any, Any] = {}
+    if projects is not None and not projects.empty:
+        names = dict(zip(projects["id"], projects["name"], strict=False))
+    return [f"{_short(names.get(pid, pid), 18)} › {_short(text, 26) or '(untitled)'}"
+            for pid, text in zip(by["project_id"], by["text"], strict=True)]
+
+
 def open_work_by_branch(
     tasks: pd.DataFrame,
     ax: Axes | None = None,
@@ -179,20 +191,12 @@ def open_work_by_branch(
     roots = tasks.drop_duplicates(["project_id", "id"]).set_index(["project_id", "id"])["text"]
     by["text"] = [roots.get((p, r)) for p, r in zip(by["project_id"], by["root_id"],
                                                     strict=True)]
-    several = by["project_id"].nunique() > 1
-    names: dict[Any, Any] = {}
-    if several and projects is not None and not projects.empty:
-        names = dict(zip(projects["id"], projects["name"], strict=False))
+    several = bool(by["project_id"].nunique() > 1)
     total = len(by)
     by = by.sort_values(["open", "total"], ascending=[False, False]).head(top)
     by = by.iloc[::-1]  # largest at the top of a horizontal chart
     ax = _axes(ax, len(by), horizontal=True)
-    labels = []
-    for pid, text in zip(by["project_id"], by["text"], strict=True):
-        label = _short(text) or "(untitled)"
-        if several:
-            label = f"{_short(names.get(pid, pid), 18)} › {_short(text, 26) or '(untitled)'}"
-        labels.append(label)
+    labels = _branch_labels(by, several, projects)
     y = list(range(len(by)))
     open_ = by["open"].astype(int).to_numpy()
     done = by["done"].astype(int).to_numpy()
