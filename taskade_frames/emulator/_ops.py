@@ -2,7 +2,7 @@
 
 Each handler gets a validated body (the server checked it against the spec's
 request schema) and a :class:`Context` with the workspace and the knobs that
-shape pages. Handlers raise :class:`ApiError` for the error envelope; they
+shape pages. Handlers raise :class:`EmulatorError` for the error envelope; they
 never touch HTTP. The table at the bottom says which operations page and how.
 """
 
@@ -19,8 +19,11 @@ from ._model import Agent, Conversation, Project, TaskTable, Workspace
 Payload = dict[str, Any]
 
 
-class ApiError(Exception):
-    """An error the API answers with ``{"ok": false, message, code, statusMessage}``."""
+class EmulatorError(Exception):
+    """An error the emulated API answers with ``{"ok": false, message, code, statusMessage}``.
+
+    Not the client's ``APIError``: the emulator shares no code with the client.
+    """
 
     def __init__(self, status: int, code: str, message: str,
                  headers: dict[str, str] | None = None) -> None:
@@ -28,17 +31,14 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
 
-    def envelope(self) -> Payload:
-        return error_envelope(self.status, self.code, self.message)
-
 
 def error_envelope(status: int, code: str, message: str) -> Payload:
     return {"ok": False, "message": message, "code": code,
             "statusMessage": HTTPStatus(status).phrase}
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
+def not_found(what: str) -> EmulatorError:
+    return EmulatorError(404, "not_found", f"{what} not found")
 
 
 @dataclass
@@ -58,7 +58,7 @@ class Context:
 def _whole(value: Any, name: str, code: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
             or value < 1:
-        raise ApiError(400, code, f"{name} must be a whole number of at least 1")
+        raise EmulatorError(400, code, f"{name} must be a whole number of at least 1")
     return int(value)
 
 
@@ -68,7 +68,7 @@ def _limit(ctx: Context, body: Payload, default: int) -> int:
         default = min(default, ctx.max_limit)  # the server never rejects its own default
     limit = _whole(body.get("limit", default), "limit", "invalid_limit")
     if ctx.max_limit is not None and limit > ctx.max_limit:
-        raise ApiError(400, "invalid_limit", f"limit must be at most {ctx.max_limit}")
+        raise EmulatorError(400, "invalid_limit", f"limit must be at most {ctx.max_limit}")
     return min(limit, ctx.page_cap) if ctx.page_cap else limit
 
 
@@ -85,13 +85,13 @@ def _cursor_page(ctx: Context, table: TaskTable, body: Payload,
     limit = _limit(ctx, body, 100)
     after, before = body.get("after"), body.get("before")
     if after is not None and before is not None:
-        raise ApiError(400, "invalid_request", "use either 'after' or 'before', not both")
+        raise EmulatorError(400, "invalid_request", "use either 'after' or 'before', not both")
     cursor = after if after is not None else before
     if cursor is not None:
         try:
             at = table.position(cursor)
         except KeyError:
-            raise ApiError(404, "not_found", f"{noun} cursor not found: {cursor}") from None
+            raise EmulatorError(404, "not_found", f"{noun} cursor not found: {cursor}") from None
     if "repeat_page" in ctx.faults or cursor is None:
         start = 0
     elif after is not None:
@@ -285,7 +285,8 @@ def get_agent(ctx: Context, body: Payload) -> Payload:
 def get_public_agent(ctx: Context, body: Payload) -> Payload:
     agent = _agent(ctx.workspace, body)
     if agent.public is None:
-        raise ApiError(404, "not_found", "Public agent not found: public access is not enabled")
+        raise EmulatorError(404, "not_found",
+                            "Public agent not found: public access is not enabled")
     return {"ok": True, "item": {"id": agent.id, "name": agent.name, **agent.public},
             "publicUrl": f"https://www.taskade.com/a/{agent.id}"}
 
@@ -299,7 +300,7 @@ def prompt_agent(ctx: Context, body: Payload) -> Payload:
     """
     ws = ctx.workspace
     if body is None or "agentId" not in body:
-        raise ApiError(400, "invalid_request", "missing required field 'agentId'")
+        raise EmulatorError(400, "invalid_request", "missing required field 'agentId'")
     space_id = _space(ws, body.get("spaceId", ""))
     agent = _agent(ws, body)
     if agent.space_id != space_id:

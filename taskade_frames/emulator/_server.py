@@ -30,7 +30,14 @@ from urllib.parse import urlsplit
 from . import _schemas, _v1
 from ._faults import Faults, TokenBucket
 from ._model import Workspace
-from ._ops import OPERATIONS, ApiError, Context, EncodedItems, change_workspace, error_envelope
+from ._ops import (
+    OPERATIONS,
+    Context,
+    EmulatorError,
+    EncodedItems,
+    change_workspace,
+    error_envelope,
+)
 from ._sample_workspace import sample_workspace
 
 DEFAULT_TOKEN = "emulator-token"
@@ -374,7 +381,7 @@ class Emulator:
             if self.credits is None:
                 return
             if self.credits <= 0:
-                raise ApiError(402, "out_of_credits", "Out of credits")
+                raise EmulatorError(402, "out_of_credits", "Out of credits")
             self.credits -= 1
 
     # -- the pipeline ------------------------------------------------------------
@@ -509,7 +516,7 @@ class Emulator:
                 for change in changes:
                     change_workspace(ws, change.kind, change.params, op, body)
                 payload = operation.handler(ctx, body)
-        except ApiError as exc:
+        except EmulatorError as exc:
             return _error(exc.status, exc.code, exc.message, exc.headers)
         except Exception as exc:
             self.errors.append(exc)
@@ -529,12 +536,12 @@ class Emulator:
         try:
             operation, params = _v1.resolve(method, path)
             if body is not None:
-                raise ApiError(400, "invalid_request", f"{method} takes no request body")
+                raise EmulatorError(400, "invalid_request", f"{method} takes no request body")
             for value in params.values():
                 if value in self.forbidden:
-                    raise ApiError(403, "forbidden", f"You do not have access to {value}")
+                    raise EmulatorError(403, "forbidden", f"You do not have access to {value}")
             payload = _v1.answer(self.workspace, operation, params)
-        except ApiError as exc:
+        except EmulatorError as exc:
             return _error(exc.status, exc.code, exc.message, exc.headers)
         except Exception as exc:
             self.errors.append(exc)

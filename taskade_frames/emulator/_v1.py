@@ -20,7 +20,7 @@ from urllib.parse import unquote
 
 from . import _schemas
 from ._model import Workspace
-from ._ops import ApiError
+from ._ops import EmulatorError
 
 PREFIX = "/api/v1/"
 
@@ -66,7 +66,7 @@ def resolve(method: str, path: str) -> tuple[str, dict[str, str]]:
     """``(operationId, path parameters)`` of a served route.
 
     Raises:
-        ApiError: 405 for a served path with another method, 501 for a route of
+        EmulatorError: 405 for a served path with another method, 501 for a route of
             the v1 spec the emulator does not serve, 404 for anything else.
     """
     rest = "/" + path[len(PREFIX) :]
@@ -81,17 +81,17 @@ def resolve(method: str, path: str) -> tuple[str, dict[str, str]]:
             return route.operation, params
         allowed.append(route.method)
     if any(m == method and rx.match(rest) for m, rx in _spec_paths()):
-        raise ApiError(
+        raise EmulatorError(
             501, "not_implemented", f"{method} /api/v1{rest} is not implemented by the emulator"
         )
     if allowed:
-        raise ApiError(
+        raise EmulatorError(
             405,
             "method_not_allowed",
             f"Use {allowed[0]} for /api/v1{rest}",
             {"Allow": ", ".join(allowed)},
         )
-    raise ApiError(404, "not_found", f"No route for /api/v1{rest}")
+    raise EmulatorError(404, "not_found", f"No route for /api/v1{rest}")
 
 
 def _check_params(operation: str, params: dict[str, str]) -> None:
@@ -101,7 +101,7 @@ def _check_params(operation: str, params: dict[str, str]) -> None:
             continue
         problem = "is empty" if not value else _schemas.check(spec["schema"], value)
         if problem is not None:
-            raise ApiError(400, "invalid_request", f"Path parameter {spec['name']} {problem}")
+            raise EmulatorError(400, "invalid_request", f"Path parameter {spec['name']} {problem}")
 
 
 def answer(ws: Workspace, operation: str, params: dict[str, str]) -> dict[str, Any]:
@@ -109,10 +109,10 @@ def answer(ws: Workspace, operation: str, params: dict[str, str]) -> dict[str, A
     with ws.lock:
         project = ws.projects.get(params["projectId"])
         if project is None:
-            raise ApiError(404, "not_found", "Project not found")
+            raise EmulatorError(404, "not_found", "Project not found")
         task_id = params["taskId"]
         if task_id not in project.tasks:
-            raise ApiError(404, "not_found", "Task not found")
+            raise EmulatorError(404, "not_found", "Task not found")
         details = project.details.get(task_id, {})
         if operation == "taskAssigneesGet":
             names = {m["handle"]: m.get("displayName") for m in project.members}
@@ -125,11 +125,11 @@ def answer(ws: Workspace, operation: str, params: dict[str, str]) -> dict[str, A
             return {"ok": True, "items": users}
         if operation == "taskGetDate":
             if "date" not in details:
-                raise ApiError(404, "not_found", "Task has no date")
+                raise EmulatorError(404, "not_found", "Task has no date")
             return {"ok": True, "item": details["date"]}
         if operation == "taskNoteGet":
             return {"ok": True, "item": details.get("note")}
         if operation == "taskFieldsValueGet":
             values = details.get("fields", {})
             return {"ok": True, "items": [{"fieldId": k, "value": v} for k, v in values.items()]}
-    raise ApiError(501, "not_implemented", f"{operation} is not implemented by the emulator")
+    raise EmulatorError(501, "not_implemented", f"{operation} is not implemented by the emulator")
