@@ -11,8 +11,12 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import time
 import urllib.request
 from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import CancelledError
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -162,6 +166,7 @@ class TaskadeClient:
         self._limits: dict[str, int] = {}  # per-operation limit learned from a 400
         self._lock = threading.Lock()
         self._stats = _Stats()
+        self._scope = threading.local()  # the cancel event of this thread's job, if any
 
     @classmethod
     def from_env(cls, **settings: Any) -> TaskadeClient:
@@ -235,7 +240,10 @@ class TaskadeClient:
         it returns None, the body is decoded and checked as always.
         """
         attempt = 0
+        stop: threading.Event | None = getattr(self._scope, "stop", None)
         while True:
+            if stop is not None and stop.is_set():
+                raise CancelledError(f"{op.name}: cancelled")
             if self.limiter is not None:
                 self.limiter.acquire()
             try:
@@ -254,10 +262,32 @@ class TaskadeClient:
                     self._stats.retries += 1
                 log.info("%s failed (%s); retry %d in %.2fs", op.name, type(exc).__name__,
                          attempt, delay)
-                self._hooks.sleep(delay)
+                if stop is not None and self._hooks.sleep is time.sleep:
+                    stop.wait(delay)  # an interrupt ends the wait at once
+                else:
+                    self._hooks.sleep(delay)
                 continue
             self._count(None)
             return payload
+
+    @contextmanager
+    def cancel_scope(self, stop: threading.Event) -> Iterator[None]:
+        """Calls made by this thread inside the block stop once ``stop`` is set.
+
+        A retry wait ends at once and no further request is sent: the call
+        raises ``concurrent.futures.CancelledError``. ``load_space`` runs each
+        job in one, and sets ``stop`` on Ctrl-C.
+        """
+        before = getattr(self._scope, "stop", None)
+        self._scope.stop = stop
+        try:
+            yield
+        finally:
+            self._scope.stop = before
+
+    def current_stop(self) -> threading.Event | None:
+        """The stop event of this thread's ``cancel_scope``, for work it hands to other threads."""
+        return getattr(self._scope, "stop", None)
 
     def _count(self, exc: TaskadeError | None) -> None:
         status = getattr(exc, "status", 200 if exc is None else "transport")

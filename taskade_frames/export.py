@@ -36,7 +36,9 @@ import pandas as pd
 from . import loaders, schemas
 from . import space as space_mod
 from .client import TaskadeClient
+from .entities import EXPORTED
 from .errors import TaskadeError, redact
+from .ids import parse_id
 from .storage import (
     MANIFESTS,
     NAME_FORMAT,
@@ -68,7 +70,7 @@ __all__ = [
 ]
 
 # Every dataset of an export, in the order they are written and read.
-ENTITIES: tuple[str, ...] = ("spaces", *space_mod.ENTITIES)
+ENTITIES: tuple[str, ...] = EXPORTED
 
 META_PREFIX = "taskade_frames."
 MANIFEST_FORMAT = 2
@@ -160,7 +162,7 @@ def export_space(
     """
     if not isinstance(space_id, str):
         raise TypeError(f"space_id must be a string, got {type(space_id).__name__}")
-    space_id = check_space_id(space_id)
+    space_id = check_space_id(parse_id(space_id, "space"))  # an id or a space link
     store = open_store(out)
     client = _check_client(client)
     _check_space(space_id, client)

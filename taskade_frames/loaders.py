@@ -1,16 +1,15 @@
 """Loaders: every v2 list operation as a typed DataFrame.
 
 Each loader asks the client for a complete listing, maps API fields to the
-columns declared in ``schemas``, and records provenance in ``df.attrs``
+columns declared in the entity table (``entities``), and records provenance in ``df.attrs``
 (operation, ids, fetch time, API host, completeness report; never the
 token). Loaders never see an HTTP response, only dicts.
 """
 
 from __future__ import annotations
 
-import functools
-import json
 import re
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -18,10 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import schemas
+from . import entities, schemas
 from .client import ListingReport, TaskadeClient, default_client
-from .decoding import PageDecoder, TypedPage, concat_columns
-from .errors import InvalidResponseError
+from .errors import BadRequestError, InvalidResponseError, NotFoundError
+from .ids import parse_id
 from .trees import add_tree_columns
 
 __all__ = [
@@ -42,113 +41,55 @@ __all__ = [
     "prompt_agent",
 ]
 
-Source = str | Callable[[dict[str, Any]], Any]
 
-
-
-def _json(value: Any) -> str | None:
-    if value is None:
-        return None
-    return json.dumps(value, ensure_ascii=False, sort_keys=True)
-
-
-def _epoch(value: Any) -> Any:
-    """API times are epoch numbers; milliseconds when large (JavaScript style)."""
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return None
-    seconds = value / 1000 if abs(value) > 1e11 else value
-    return pd.Timestamp(seconds, unit="s", tz="UTC")
-
-
-# entity -> {column: API key or function of the item}. Parent-id columns come
-# from the call, not the item, and are filled in by _build.
-_MAPS: dict[str, dict[str, Source]] = {
-    "spaces": {"id": "id", "name": "name"},
-    "folders": {"id": "id", "name": "name"},
-    "projects": {"id": "id", "name": "name"},
-    "my_projects": {"id": "id", "name": "name"},
-    "blocks": {"id": "id", "text": "text", "completed": "completed"},
-    "fields": {
-        "id": "id",
-        "type": lambda it: (it.get("data") or {}).get("type"),
-        "display_name": lambda it: (it.get("data") or {}).get("displayName")
-        or (it.get("data") or {}).get("title"),
-        "definition": lambda it: _json(it.get("data")),
-    },
-    "members": {"handle": "handle", "display_name": "displayName"},
-    "agents": {
-        "id": "id",
-        "name": "name",
-        "description": "description",
-        "tools": lambda it: _json(it.get("tools")),
-        "n_tools": lambda it: len(it["tools"]) if isinstance(it.get("tools"), dict) else None,
-    },
-    "conversations": {
-        "id": "id",
-        "space_agent_id": "space_agent_id",
-        "status": "status",
-        "title": "title",
-        "llm_type": lambda it: ((it.get("data") or {}).get("llm") or {}).get("type"),
-        "llm_name": lambda it: ((it.get("data") or {}).get("llm") or {}).get("name"),
-        "ended_at": lambda it: _epoch((it.get("data") or {}).get("endedAt")),
-        "data": lambda it: _json(it.get("data")),
-    },
-    "media": {"id": "id", "space_id": "space_id", "kind": "kind"},
-    "templates": {"id": "id", "name": "name"},
-}
-
-
-def _pluck(items: list[dict[str, Any]], source: Source) -> list[Any]:
-    if isinstance(source, str):
-        return [it.get(source) for it in items]
-    return [source(it) for it in items]
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _replace_surrogates(data: dict[str, Any]) -> int:
-    """Replace lone UTF-16 surrogates (valid JSON escapes, not encodable text) with U+FFFD.
-
-    Arrow strings must be valid UTF-8; one such character would otherwise
-    fail a whole project. Returns how many values changed, for the report.
-    """
-    changed = 0
-    for values in data.values():
-        if not isinstance(values, list):
-            continue
-        for i, v in enumerate(values):
-            if isinstance(v, str) and _SURROGATE.search(v):
-                values[i] = _SURROGATE.sub("\ufffd", v)
-                changed += 1
-    return changed
-
-
-def _build(
-    entity: str,
-    operation: str,
-    columns: Mapping[str, Any],
-    n: int,
-    parents: Mapping[str, str],
-    report: ListingReport | None = None,
-    given_only: bool = False,
+def _load(
+    name: str,
+    client: TaskadeClient | None,
+    scope_id: str | None = None,
+    parents: Mapping[str, str] | None = None,
+    *,
+    tree: bool = False,
 ) -> pd.DataFrame:
-    data: dict[str, Any] = {name: [value] * n for name, value in parents.items()}
-    data.update(columns)
-    try:
-        try:
-            return schemas.frame(entity, data, given_only=given_only)
-        except UnicodeEncodeError:
-            changed = _replace_surrogates(data)
-            if report is not None:
-                report.replaced_surrogates += changed
-            return schemas.frame(entity, data, given_only=given_only)
-    except (TypeError, ValueError) as exc:
-        raise InvalidResponseError(
-            f"{operation}: a value of an unexpected type in the {entity} data ({exc})",
-            operation=operation,
-            status=200,
-        ) from exc
+    """One listing of an entity as a typed frame: the path every loader takes.
+
+    Pages become Arrow columns as they arrive (``entities.to_columns``), so no
+    list of a million dicts or Python strings is ever held. (Converting on a
+    second thread while the next page is fetched was measured slower: the GIL
+    hands the fetching thread its answer late, page after page.)
+    """
+    ent = entities.entity(name)
+    assert ent.operation is not None, name
+    client = client or default_client()
+    body = {ent.param: scope_id} if ent.param and scope_id is not None else {}
+    pager = client.paginate(ent.operation, **body)
+    chunks: dict[str, list[Any]] = {column: [] for column in ent.fields}
+    for page in pager.pages():
+        cols, replaced = entities.to_columns(name, page, operation=ent.operation)
+        pager.report.replaced_surrogates += replaced
+        for column, array in cols.items():
+            chunks[column].append(array)
+    kinds = {c.name: c.kind for c in ent.columns}
+    data: dict[str, Any] = {c: _concat_chunks(parts, kinds[c]) for c, parts in chunks.items()}
+    n = len(next(iter(data.values()))) if data else 0
+    if ent.ordered:
+        data["position"] = list(range(n))
+    for column, value in (parents or {}).items():
+        data[column] = [value] * n
+    df = schemas.frame(name, data, given_only=tree)
+    if name == "tasks":
+        # The tree adds its columns with the declared dtypes; coerce only checks.
+        df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
+    return _provenance(df, client, ent.operation, parents or {}, [pager.report])
+
+
+def _concat_chunks(parts: list[Any], kind: str) -> Any:
+    import pyarrow as pa
+
+    arrow_type = schemas.arrow_type(kind)
+    if len(parts) == 1:
+        return parts[0]
+    return pa.chunked_array(parts, type=arrow_type).combine_chunks() if parts else \
+        pa.array([], type=arrow_type)
 
 
 def _provenance(
@@ -156,44 +97,16 @@ def _provenance(
     client: TaskadeClient,
     operation: str,
     ids: Mapping[str, str],
-    reports: Iterable[ListingReport],
+    reports: Iterable[ListingReport | dict[str, Any]],
 ) -> pd.DataFrame:
     df.attrs = {
         "operation": operation,
         "ids": dict(ids),
         "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "api_host": client.host,
-        "reports": [r.as_dict() for r in reports],
+        "reports": [r if isinstance(r, dict) else r.as_dict() for r in reports],
     }
     return df
-
-
-def _load(
-    entity: str,
-    operation: str,
-    client: TaskadeClient | None,
-    parents: Mapping[str, str],
-    body: Mapping[str, Any],
-    extra: Mapping[str, Callable[[list[dict[str, Any]]], list[Any]]] | None = None,
-) -> pd.DataFrame:
-    client = client or default_client()
-    listing = client.fetch_all(operation, **body)
-    items = listing.items
-    cols = {name: _pluck(items, src) for name, src in _MAPS[entity].items()}
-    for name, fn in (extra or {}).items():
-        cols[name] = fn(items)
-    df = _build(entity, operation, cols, len(items), parents, listing.report)
-    return _provenance(df, client, operation, parents, [listing.report])
-
-
-def _require(name: str, value: Any) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string id, got {value!r}")
-    return value
-
-
-def _positions(items: list[Any]) -> list[int]:
-    return list(range(len(items)))
 
 
 def load_spaces(client: TaskadeClient | None = None) -> pd.DataFrame:
@@ -201,66 +114,170 @@ def load_spaces(client: TaskadeClient | None = None) -> pd.DataFrame:
 
     >>> load_spaces(client)  # doctest: +SKIP
     """
-    return _load("spaces", "listSpaces", client, {}, {})
+    return _load("spaces", client)
 
 
 def load_folders(space_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
-    """Folders of a space, with ``space_id``."""
-    space_id = _require("space_id", space_id)
-    return _load("folders", "listFolders", client, {"space_id": space_id}, {"spaceId": space_id})
+    """Folders of a space, with ``space_id``. ``space_id`` may be a space link."""
+    space_id = parse_id(space_id, "space")
+    return _load("folders", client, space_id, {"space_id": space_id})
 
 
-def load_projects(space_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
-    """Projects of a space, with ``space_id``."""
-    space_id = _require("space_id", space_id)
-    return _load("projects", "listProjects", client, {"space_id": space_id},
-                 {"spaceId": space_id})
+def load_projects(
+    space_id: str, client: TaskadeClient | None = None, *, folder_id: str | None = None
+) -> pd.DataFrame:
+    """Projects of a space (its home folder and every folder), or of one folder.
+
+    ``folder_id`` is the folder each project was found in, the space id for
+    the home folder (see :func:`load_scoped`).
+    """
+    return load_scoped("projects", space_id, client, folder_id=folder_id)
 
 
 def load_my_projects(client: TaskadeClient | None = None) -> pd.DataFrame:
     """Projects the token's user viewed recently, most recent first (``position`` 0)."""
-    return _load("my_projects", "listMyProjects", client, {}, {},
-                 extra={"position": _positions})
+    return _load("my_projects", client)
 
 
 def load_blocks(project_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
     """Top-level blocks of a project in document order, with ``project_id``."""
-    project_id = _require("project_id", project_id)
-    return _load("blocks", "listBlocks", client, {"project_id": project_id},
-                 {"projectId": project_id}, extra={"position": _positions})
+    project_id = parse_id(project_id, "project")
+    return _load("blocks", client, project_id, {"project_id": project_id})
 
 
 def load_fields(project_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
     """Custom fields of a project: ``type``, ``display_name`` and the whole definition as JSON."""
-    project_id = _require("project_id", project_id)
-    return _load("fields", "listFields", client, {"project_id": project_id},
-                 {"projectId": project_id})
+    project_id = parse_id(project_id, "project")
+    return _load("fields", client, project_id, {"project_id": project_id})
 
 
 def load_members(project_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
     """Members of a project: ``handle``, ``display_name``, with ``project_id``."""
-    project_id = _require("project_id", project_id)
-    return _load("members", "listProjectMembers", client, {"project_id": project_id},
-                 {"projectId": project_id})
+    project_id = parse_id(project_id, "project")
+    return _load("members", client, project_id, {"project_id": project_id})
 
 
-def load_agents(space_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
-    """Agents of a space; ``tools`` is the tool map as JSON text."""
-    space_id = _require("space_id", space_id)
-    return _load("agents", "listAgents", client, {"space_id": space_id}, {"spaceId": space_id})
+def load_agents(
+    space_id: str, client: TaskadeClient | None = None, *, folder_id: str | None = None
+) -> pd.DataFrame:
+    """Agents of a space (home folder and every folder) or of one folder; ``tools`` as JSON."""
+    return load_scoped("agents", space_id, client, folder_id=folder_id)
 
 
-def load_media(folder_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
-    """Media files of a folder; ``null`` items are skipped and counted in the report."""
-    folder_id = _require("folder_id", folder_id)
-    return _load("media", "listMedia", client, {"folder_id": folder_id}, {"folderId": folder_id})
+def load_media(
+    space_id: str, client: TaskadeClient | None = None, *, folder_id: str | None = None
+) -> pd.DataFrame:
+    """Media files of a space (home folder and every folder) or of one folder.
+
+    ``null`` items are skipped and counted in the report.
+    """
+    return load_scoped("media", space_id, client, folder_id=folder_id)
 
 
-def load_templates(folder_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
-    """Project templates of a folder; ``null`` items are skipped and counted."""
-    folder_id = _require("folder_id", folder_id)
-    return _load("templates", "listTemplates", client, {"folder_id": folder_id},
-                 {"folderId": folder_id})
+def load_templates(
+    space_id: str, client: TaskadeClient | None = None, *, folder_id: str | None = None
+) -> pd.DataFrame:
+    """Project templates of a space (home folder and every folder) or of one folder."""
+    return load_scoped("templates", space_id, client, folder_id=folder_id)
+
+
+# -- folder-scoped listings ------------------------------------------------------------
+
+#: How a server that lists whole spaces refuses a folder id.
+REFUSALS = (BadRequestError, NotFoundError)
+
+
+def load_scoped(
+    name: str, space_id: str, client: TaskadeClient | None = None, *,
+    folder_id: str | None = None,
+) -> pd.DataFrame:
+    """Every item of a folder-scoped entity in a space, each once, wherever it lives.
+
+    A space's own id stands for its home folder. The space is listed as its
+    folders (``listFolders``) then its home, de-duplicated by key, so the set
+    is complete whether the server lists only the home folder for a space id
+    (as v1 documents) or the whole space. A folder listing the server refuses
+    (400, 404) while the space listing succeeds is noted in the report, never
+    an error: such a server lists the whole space from the space id.
+    With ``folder_id``, only that folder is listed.
+    """
+    space_id = parse_id(space_id, "space")
+    client = client or default_client()
+    if folder_id is not None:
+        folder_id = parse_id(folder_id, "folder")
+        return list_in_folder(name, space_id, folder_id, client)
+    folders = _load("folders", client, space_id, {"space_id": space_id})
+    found: list[tuple[str, pd.DataFrame | Exception]] = []
+    for fid in [*folders["id"].dropna().tolist(), space_id]:
+        try:
+            found.append((fid, list_in_folder(name, space_id, fid, client)))
+        except REFUSALS as exc:
+            if fid == space_id:
+                raise
+            found.append((fid, exc))
+    return combine_scoped(name, space_id, found, client)
+
+
+def list_in_folder(
+    name: str, space_id: str, folder_id: str, client: TaskadeClient
+) -> pd.DataFrame:
+    """One folder's listing of a folder-scoped entity (``folder_id == space_id``: home)."""
+    ent = entities.entity(name)
+    if ent.scope != "folder":
+        raise ValueError(f"{name} is not listed by folder")
+    return _load(name, client, folder_id, {"space_id": space_id, "folder_id": folder_id})
+
+
+def combine_scoped(
+    name: str,
+    space_id: str,
+    found: list[tuple[str, pd.DataFrame | Exception]],
+    client: TaskadeClient,
+) -> pd.DataFrame:
+    """Folder listings (frames, or the refusal each folder got) as one frame, each item once.
+
+    The first listing that holds an item names its folder, so list folders
+    before the home folder: a space-wide home listing then adds only what no
+    folder listing had.
+    """
+    ent = entities.entity(name)
+    frames = [f for _, f in found if isinstance(f, pd.DataFrame)]
+    reports: list[dict[str, Any]] = [r for f in frames for r in f.attrs.get("reports", [])]
+    for fid, exc in found:
+        if isinstance(exc, Exception):
+            reports.append(refused_report(ent, fid, exc))
+    parts = [f for f in frames if len(f)]
+    df = pd.concat(parts, ignore_index=True) if parts else schemas.empty_frame(name)
+    if ent.key is not None and len(df):
+        df = df.drop_duplicates(subset=ent.key, keep="first", ignore_index=True)
+    assert ent.operation is not None
+    return _provenance(df, client, ent.operation, {"space_id": space_id}, reports)
+
+
+def refused_report(ent: entities.Entity, folder_id: str, exc: Exception) -> dict[str, Any]:
+    """The report of a folder listing the server refused: it lists whole spaces instead."""
+    status = getattr(exc, "status", None)
+    report = ListingReport(operation=ent.operation or ent.name,
+                           params={ent.param or "id": folder_id})
+    report.stop_reason = (f"refused ({status} {type(exc).__name__}): the server lists the "
+                          "whole space from the space id, so the space listing holds these")
+    report.complete = True
+    return dict(report.as_dict(), refused=True)
+
+
+def load_listing(name: str, scope_id: str, client: TaskadeClient | None = None) -> pd.DataFrame:
+    """The listing of any entity under one project, agent or space, by its table row.
+
+    What ``load_space`` runs for each project and agent; ``tasks`` get their tree columns.
+    """
+    ent = entities.entity(name)
+    if ent.scope == "folder":
+        raise ValueError(f"{name} is listed by folder: use load_scoped or list_in_folder")
+    if ent.operation is None or ent.scope == "none":
+        raise ValueError(f"{name} is not listed under an id")
+    scope_id = parse_id(scope_id, ent.scope)  # type: ignore[arg-type]
+    parent = entities.SCOPE_PARAMS[ent.scope]
+    return _load(name, client, scope_id, {parent: scope_id}, tree=name == "tasks")
 
 
 def load_tasks(
@@ -268,66 +285,18 @@ def load_tasks(
 ) -> pd.DataFrame:
     """Every task of a project in document order, with tree columns.
 
-    Adds ``position``, ``depth``, ``root_id``, ``path``, ``sibling_index``,
-    ``n_children``, ``n_descendants``, ``is_leaf``, ``leaves_total``,
-    ``leaves_done``, ``share_done`` and the corruption flags ``is_orphan``,
-    ``in_cycle``, ``is_duplicate`` (see ``taskade_frames.trees``).
+    ``project_id`` may be a project link (``https://www.taskade.com/d/<id>``).
+    With ``tree=True`` (the default) adds ``position``, ``depth``, ``root_id``,
+    ``path``, ``sibling_index``, ``n_children``, ``n_descendants``, ``is_leaf``,
+    ``leaves_total``, ``leaves_done``, ``share_done`` and the corruption flags
+    ``is_orphan``, ``in_cycle``, ``is_duplicate`` (see ``taskade_frames.trees``);
+    with ``tree=False`` those columns are NA, which is faster.
 
     >>> tasks = load_tasks("PROJECT_ID", client)  # doctest: +SKIP
     >>> tasks.groupby("depth").completed.mean()  # doctest: +SKIP
     """
-    project_id = _require("project_id", project_id)
-    client = client or default_client()
-    fields = {"id": ("id", "string"), "text": ("text", "string"),
-              "parent_id": ("parentId", "string"), "completed": ("completed", "bool")}
-    pager = client.paginate("listTasks", projectId=project_id, decode=_task_decoder())
-    pages = []
-    # Each page becomes Arrow columns as it arrives, so no list of a million
-    # dicts or Python strings is ever held: a clean page is decoded straight
-    # into columns (TypedPage), any other takes the plain path.
-    for page in pager.pages():
-        if isinstance(page, TypedPage):
-            pages.append(page.columns)
-        else:
-            pages.append({name: _arrow_column([t.get(key) for t in page], kind, pager.report)
-                          for name, (key, kind) in fields.items()})
-    cols = concat_columns(pages, {name: kind for name, (_, kind) in fields.items()})
-    n = len(cols["id"])
-    df = _build("tasks", "listTasks", cols, n, {"project_id": project_id}, pager.report,
-                given_only=tree)
-    # The tree adds its columns with the declared dtypes; coerce only checks.
-    df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
-    return _provenance(df, client, "listTasks", {"project_id": project_id}, [pager.report])
-
-
-@functools.lru_cache(maxsize=1)
-def _task_decoder() -> PageDecoder:
-    return PageDecoder({"id": ("id", "string"), "text": ("text", "string"),
-                        "parent_id": ("parentId", "string"), "completed": ("completed", "bool")})
-
-
-def _arrow_column(values: list[Any], kind: str, report: ListingReport) -> Any:
-    """One page of one column as an Arrow array, with the same rules as ``_build``."""
-    import pyarrow as pa
-
-    arrow_type = schemas.arrow_type(kind)
-    try:
-        return pa.array(values, type=arrow_type)
-    except UnicodeEncodeError:
-        report.replaced_surrogates += _replace_surrogates({"v": values})
-        return pa.array(values, type=arrow_type)
-    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
-        if kind != "string":
-            raise InvalidResponseError(
-                f"listTasks: a value of an unexpected type in the tasks data ({exc})",
-                operation="listTasks", status=200) from exc
-        # An id sent as a number is still an id: keep its text.
-        return pa.array([v if v is None or isinstance(v, str) else _text(v) for v in values],
-                        type=arrow_type)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    project_id = parse_id(project_id, "project")
+    return _load("tasks", client, project_id, {"project_id": project_id}, tree=tree)
 
 
 def load_conversations(
@@ -342,10 +311,9 @@ def load_conversations(
     Transcripts come from ``getConversation`` with ``includeTranscript``, fetched
     concurrently (``max_workers`` threads; the client's rate limit still applies).
     """
-    agent_id = _require("agent_id", agent_id)
+    agent_id = parse_id(agent_id, "agent")
     client = client or default_client()
-    df = _load("conversations", "listConversations", client, {"agent_id": agent_id},
-               {"agentId": agent_id})
+    df = _load("conversations", client, agent_id, {"agent_id": agent_id})
     if transcripts and len(df):
 
         def fetch(convo_id: str) -> Any:
@@ -353,10 +321,37 @@ def load_conversations(
                                 includeTranscript=True)
             return reply.get("transcript")
 
-        with ThreadPoolExecutor(max_workers=max(1, max_workers)) as pool:
-            found = list(pool.map(fetch, df["id"].tolist()))
-        df["transcript"] = pd.array(found, dtype=schemas.STRING)
+        found = run_all(fetch, df["id"].tolist(), client, max_workers=max_workers)
+        df["transcript"] = pd.array(entities.texts(found, operation="getConversation"),
+                                    dtype=schemas.STRING)
     return df
+
+
+def run_all(
+    fn: Callable[[Any], Any], args: list[Any], client: TaskadeClient, *, max_workers: int = 8
+) -> list[Any]:
+    """``[fn(a) for a in args]`` on a bounded pool that an interrupt stops at once.
+
+    On Ctrl-C (or any error) the queued calls are cancelled and the pool is
+    not waited for; calls already running stop at their next request or
+    retry wait (``TaskadeClient.cancel_scope``). Inside a ``load_space`` job
+    the job's own stop event is shared, so stopping the job stops these too.
+    """
+    stop = client.current_stop() or threading.Event()
+
+    def guarded(arg: Any) -> Any:
+        with client.cancel_scope(stop):
+            return fn(arg)
+
+    pool = ThreadPoolExecutor(max_workers=max(1, max_workers))
+    try:
+        out = list(pool.map(guarded, args))
+    except BaseException:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
+    return out
 
 
 # A turn starts with "Role:" at the start of a line.
@@ -367,12 +362,19 @@ _TURN = re.compile(r"^(user|assistant|system|agent|tool|human|ai|bot)\s*:[ \t]?"
 def split_transcript(transcript: str | None) -> list[tuple[str | None, str]]:
     """Split a transcript into ``(role, text)`` turns; text before any role is role None.
 
+    A transcript with no ``Role:`` line at all is one turn, role None, kept
+    exactly as it came.
+
     >>> split_transcript("User: hi\\nAssistant: hello\\nthere")
     [('user', 'hi'), ('assistant', 'hello\\nthere')]
+    >>> split_transcript("[{\\"role\\": \\"user\\"}]")
+    [(None, '[{"role": "user"}]')]
     """
     if not transcript:
         return []
     marks = list(_TURN.finditer(transcript))
+    if not marks:
+        return [(None, transcript)]  # a format we do not know: kept whole, never dropped
     turns: list[tuple[str | None, str]] = []
     head = transcript[: marks[0].start()] if marks else transcript
     if head.strip():
@@ -401,7 +403,8 @@ def load_messages(
             cols["turn"].append(turn)
             cols["role"].append(role)
             cols["text"].append(text)
-    df = _build("messages", "getConversation", cols, len(cols["turn"]), {"agent_id": agent_id})
+    cols["agent_id"] = [agent_id] * len(cols["turn"])
+    df = schemas.frame("messages", cols)
     raw = {c: (None if t is pd.NA else t)
            for c, t in zip(convos["id"].tolist(), convos["transcript"].tolist(), strict=True)}
     df.attrs = dict(convos.attrs, operation="getConversation", transcripts=raw)
@@ -416,8 +419,8 @@ def prompt_agent(
     ``promptAgent`` spends AI credits, so it is never retried once sent
     (a 402 ``OutOfCreditsError`` means the workspace is out of credits).
     """
-    space_id = _require("space_id", space_id)
-    agent_id = _require("agent_id", agent_id)
+    space_id = parse_id(space_id, "space")
+    agent_id = parse_id(agent_id, "agent")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-empty string")
     client = client or default_client()

@@ -1,8 +1,10 @@
-"""Columns and dtypes of every frame, declared once.
+"""Column kinds and dtypes, and typed frames built from them.
 
-Loaders build frames from these declarations, export derives its Arrow
-schemas from them, and read-back casts to them, so a frame has the same
-columns and dtypes whether it came from the API, from parquet, or is empty.
+The columns of each frame are declared once, in the entity table
+(``taskade_frames.entities``). Loaders build frames from those declarations,
+export derives its Arrow schemas from them, and read-back casts to them, so a
+frame has the same columns and dtypes whether it came from the API, from
+parquet, or is empty.
 Strings are Arrow-backed with ``pd.NA``; booleans and integers are nullable;
 times are tz-aware UTC.
 """
@@ -20,14 +22,17 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 __all__ = [
-    "ENTITIES",
+    "STRING",
     "Column",
     "arrow_schema",
+    "arrow_type",
     "coerce",
+    "column_dtypes",
     "columns",
     "dtypes",
     "empty_frame",
     "frame",
+    "parse_columns",
 ]
 
 Kind = Literal["string", "bool", "int", "float", "timestamp"]
@@ -46,45 +51,26 @@ _PANDAS: dict[str, Any] = {
 class Column:
     name: str
     kind: Kind
-    doc: str = ""
 
 
-def _c(spec: str) -> tuple[Column, ...]:
-    """Parse ``"name:kind name:kind"`` into columns (keeps the table below readable)."""
+def parse_columns(spec: str) -> tuple[Column, ...]:
+    """Parse ``"name:kind name:kind"`` into columns (keeps the entity table readable).
+
+    >>> parse_columns("id:string done:bool")[1]
+    Column(name='done', kind='bool')
+    """
     out = []
     for part in spec.split():
         name, kind = part.split(":")
+        if kind not in _PANDAS:
+            raise ValueError(f"unknown column kind {kind!r} in {part!r}")
         out.append(Column(name, kind))  # type: ignore[arg-type]
     return tuple(out)
 
 
-TREE_COLUMNS = _c(
-    "position:int depth:int root_id:string path:string sibling_index:int n_children:int "
-    "n_descendants:int is_leaf:bool leaves_total:int leaves_done:int share_done:float "
-    "is_orphan:bool in_cycle:bool is_duplicate:bool"
-)
-
-ENTITIES: dict[str, tuple[Column, ...]] = {
-    "spaces": _c("id:string name:string"),
-    "folders": _c("space_id:string id:string name:string"),
-    "projects": _c("space_id:string id:string name:string"),
-    "my_projects": _c("id:string name:string position:int"),
-    "tasks": _c("project_id:string id:string text:string parent_id:string completed:bool")
-    + TREE_COLUMNS,
-    "blocks": _c("project_id:string id:string text:string completed:bool position:int"),
-    "fields": _c("project_id:string id:string type:string display_name:string definition:string"),
-    "members": _c("project_id:string handle:string display_name:string"),
-    "agents": _c("space_id:string id:string name:string description:string tools:string "
-                 "n_tools:int"),
-    "conversations": _c(
-        "agent_id:string id:string space_agent_id:string status:string title:string "
-        "llm_type:string llm_name:string ended_at:timestamp data:string transcript:string"
-    ),
-    "messages": _c("agent_id:string conversation_id:string turn:int role:string text:string"),
-    "media": _c("folder_id:string id:string space_id:string kind:string"),
-    "templates": _c("folder_id:string id:string name:string"),
-    "errors": _c("resource:string id:string status:int error:string message:string"),
-}
+def column_dtypes(cols: Sequence[Column]) -> dict[str, Any]:
+    """``{column: pandas dtype}`` of declared columns."""
+    return {c.name: _PANDAS[c.kind] for c in cols}
 
 
 def columns(entity: str) -> list[str]:
@@ -94,7 +80,7 @@ def columns(entity: str) -> list[str]:
 
 def dtypes(entity: str) -> dict[str, Any]:
     """``{column: pandas dtype}`` of an entity."""
-    return {c.name: _PANDAS[c.kind] for c in _entity(entity)}
+    return column_dtypes(_entity(entity))
 
 
 def empty_frame(entity: str) -> pd.DataFrame:
@@ -162,8 +148,12 @@ def arrow_type(kind: str) -> pa.DataType:
 
 
 def _series(values: Any, dtype: Any) -> pd.Series:
+    import pyarrow as pa
+
     if isinstance(values, pd.Series):
         return values if values.dtype == dtype else values.astype(dtype)
+    if isinstance(values, pa.Array | pa.ChunkedArray):
+        return pd.Series(dtype.__from_arrow__(values), copy=False)
     if isinstance(dtype, pd.DatetimeTZDtype):
         if not isinstance(values, list | np.ndarray | pd.Index):
             values = values.to_pylist()  # all-null Arrow array
@@ -214,8 +204,9 @@ def _arrow_types() -> dict[str, pa.DataType]:
     }
 
 
-def _entity(entity: str) -> tuple[Column, ...]:
-    try:
-        return ENTITIES[entity]
-    except KeyError:
-        raise ValueError(f"unknown entity {entity!r}; known: {', '.join(ENTITIES)}") from None
+def _entity(name: str) -> tuple[Column, ...]:
+    # The table lives one module up (it names operations and API fields); it
+    # imports this module, so the lookup is deferred to call time.
+    from .entities import entity
+
+    return entity(name).columns

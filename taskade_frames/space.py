@@ -8,6 +8,7 @@ frame and the rest still load, unless ``strict=True``.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -18,15 +19,11 @@ import pandas as pd
 
 from . import loaders, schemas
 from .client import TaskadeClient
-from .errors import TaskadeError
+from .entities import ENTITIES, SPACE_FRAMES
+from .errors import APIError, RateLimitError, TaskadeError
+from .ids import parse_id
 
-__all__ = ["ENTITIES", "SpaceFrames", "concat_frames", "load_space"]
-
-# The frames of a space, in the order they are fetched and exported.
-ENTITIES = (
-    "folders", "projects", "tasks", "blocks", "fields", "members",
-    "agents", "conversations", "media", "templates", "errors",
-)
+__all__ = ["SPACE_FRAMES", "SpaceFrames", "concat_frames", "load_space"]
 
 
 @dataclass
@@ -51,7 +48,7 @@ class SpaceFrames:
 
     def frames(self) -> dict[str, pd.DataFrame]:
         """``{entity: frame}`` for every entity of the space."""
-        return {name: getattr(self, name) for name in ENTITIES}
+        return {name: getattr(self, name) for name in SPACE_FRAMES}
 
     def completion(self) -> pd.DataFrame:
         """Tasks, completed and share completed per project, largest first."""
@@ -85,6 +82,7 @@ class _Job:
     id: str
     run: Callable[[], pd.DataFrame]
     entity: str
+    folder_id: str | None = None  # a folder-scoped listing: the folder it lists
 
 
 def load_space(
@@ -99,7 +97,7 @@ def load_space(
     """Load every frame of a space with bounded concurrency.
 
     Args:
-        space_id: the space to load.
+        space_id: the space to load (an id or a space link).
         client: default: a client from the environment. Its ``rate_limit`` is
             shared by all worker threads.
         max_workers: threads fetching at once (about 8 suits the API).
@@ -109,56 +107,96 @@ def load_space(
 
     Returns:
         SpaceFrames with ``tasks`` of all projects (``project_id`` column).
+        Projects, agents, media and templates are listed in the space's home
+        folder (its own id) and in every folder, each item once.
+
+    Raises:
+        NotFoundError, PermissionDeniedError...: the space itself cannot be
+            read (checked before anything else is fetched); the message names the id.
+        KeyboardInterrupt: queued work is cancelled and retry waits abandoned at once.
 
     >>> space = load_space("SPACE_ID", client)  # doctest: +SKIP
     >>> space.completion()  # doctest: +SKIP
     """
-    space_id = loaders._require("space_id", space_id)
+    space_id = parse_id(space_id, "space")
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
     client = client or loaders.default_client()
+    folders = _check_space(space_id, client)
     from tqdm.auto import tqdm
 
-    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in ENTITIES}
-    errors: list[dict[str, Any]] = []
-    reports: list[dict[str, Any]] = []
-
-    bar = tqdm(total=3, desc=f"space {space_id}", unit="call", disable=not progress,
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in SPACE_FRAMES}
+    parts["folders"].append(folders)
+    run = _Run(client, parts, strict, max_workers)
+    run.reports.extend(folders.attrs.get("reports", []))
+    bar = tqdm(total=1, desc=f"space {space_id}", unit="call", disable=not progress,
                leave=False)
+    run.bar = bar
+    bar.update(1)
     try:
-        with ThreadPoolExecutor(max_workers=max_workers) as pool:
-            top = [
-                _Job("space", space_id, lambda: loaders.load_folders(space_id, client), "folders"),
-                _Job("space", space_id, lambda: loaders.load_projects(space_id, client),
-                     "projects"),
-                _Job("space", space_id, lambda: loaders.load_agents(space_id, client), "agents"),
-            ]
-            _run(pool, top, parts, errors, reports, bar, strict)
-
-            jobs: list[_Job] = []
-            for pid in _ids(parts["projects"]):
-                jobs += [
-                    _Job("project", pid, _bind(loaders.load_tasks, pid, client), "tasks"),
-                    _Job("project", pid, _bind(loaders.load_blocks, pid, client), "blocks"),
-                    _Job("project", pid, _bind(loaders.load_fields, pid, client), "fields"),
-                    _Job("project", pid, _bind(loaders.load_members, pid, client), "members"),
-                ]
-            for aid in _ids(parts["agents"]):
-                jobs.append(_Job("agent", aid, _bind(loaders.load_conversations, aid, client,
-                                                     transcripts=transcripts),
-                                 "conversations"))
-            for fid in _ids(parts["folders"]):
-                jobs += [
-                    _Job("folder", fid, _bind(loaders.load_media, fid, client), "media"),
-                    _Job("folder", fid, _bind(loaders.load_templates, fid, client), "templates"),
-                ]
-            bar.total = 3 + len(jobs)
-            bar.refresh()
-            _run(pool, jobs, parts, errors, reports, bar, strict)
+        folder_ids = [*_ids([folders]), space_id]  # folders first: they name an item's folder
+        found = run.all(_scoped_jobs(space_id, folder_ids, client))
+        for name, listings in found.items():
+            listings.sort(key=lambda pair: folder_ids.index(pair[0]))
+            parts[name].append(loaders.combine_scoped(name, space_id, listings, client))
+            run.reports.extend(parts[name][-1].attrs.get("reports", []))
+        run.all(_child_jobs(parts, client, transcripts))
     finally:
+        run.close()
         bar.close()
+    return _frames(space_id, client, parts, run)
 
-    frames = {name: concat_frames(name, parts[name]) for name in ENTITIES if name != "errors"}
+
+def _check_space(space_id: str, client: TaskadeClient) -> pd.DataFrame:
+    """The space's folders; a space that cannot be read raises here, naming its id."""
+    try:
+        return loaders.load_folders(space_id, client)
+    except APIError as exc:
+        raise named(exc, f"space {space_id!r}") from exc
+
+
+def named(exc: APIError, what: str) -> APIError:
+    """The same error, its message naming what was asked for (``space 'abc'``)."""
+    kw: dict[str, Any] = {"status": exc.status, "code": exc.code, "operation": exc.operation,
+                          "status_message": exc.status_message}
+    if isinstance(exc, RateLimitError):
+        kw["retry_after"] = exc.retry_after
+    return type(exc)(f"{what}: {exc.message}", **kw)
+
+
+def _scoped_jobs(space_id: str, folder_ids: list[str], client: TaskadeClient) -> list[_Job]:
+    jobs = []
+    for name, ent in ENTITIES.items():
+        if ent.scope != "folder" or name not in SPACE_FRAMES:
+            continue
+        for fid in folder_ids:
+            resource = "space" if fid == space_id else "folder"
+            jobs.append(_Job(resource, fid, _bind(loaders.list_in_folder, name, space_id, fid,
+                                                  client), name, folder_id=fid))
+    return jobs
+
+
+def _child_jobs(parts: dict[str, list[pd.DataFrame]], client: TaskadeClient,
+                transcripts: bool) -> list[_Job]:
+    """Listings under each project and each agent, from the entity table."""
+    owners = {"project": _ids(parts["projects"]), "agent": _ids(parts["agents"])}
+    jobs = []
+    for name, ent in ENTITIES.items():
+        if ent.scope not in owners or name not in SPACE_FRAMES:
+            continue
+        for owner in owners[ent.scope]:
+            if name == "conversations":
+                fn = _bind(loaders.load_conversations, owner, client, transcripts=transcripts)
+            else:
+                fn = _bind(loaders.load_listing, name, owner, client)
+            jobs.append(_Job(ent.scope, owner, fn, name))
+    return jobs
+
+
+def _frames(space_id: str, client: TaskadeClient, parts: dict[str, list[pd.DataFrame]],
+            run: _Run) -> SpaceFrames:
+    frames = {name: concat_frames(name, parts[name]) for name in SPACE_FRAMES if name != "errors"}
+    errors = run.errors
     err = schemas.frame("errors", {k: [e[k] for e in errors] for k in
                                    ("resource", "id", "status", "error", "message")}) \
         if errors else schemas.empty_frame("errors")
@@ -167,7 +205,7 @@ def load_space(
         errors=err,
         fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         api_host=client.host,
-        reports=reports,
+        reports=run.reports,
         **frames,
     )
 
@@ -180,38 +218,70 @@ def _ids(frames: list[pd.DataFrame]) -> list[str]:
     return [i for df in frames for i in df["id"].dropna().tolist()]
 
 
-def _run(pool, jobs, parts, errors, reports, bar, strict) -> None:
-    futures: dict[Future, _Job] = {pool.submit(job.run): job for job in jobs}
-    pending = set(futures)
-    while pending:
-        try:
-            done, pending = wait(pending, return_when=FIRST_EXCEPTION)
-        except BaseException:
-            # Ctrl-C: drop the queued calls, so leaving the pool waits only for the
-            # few in flight instead of fetching the rest of the space first.
-            for other in pending:
-                other.cancel()
-            raise
-        for fut in done:
-            job = futures[fut]
-            bar.update(1)
-            exc = fut.exception()
-            if exc is None:
-                df = fut.result()
-                parts[job.entity].append(df)
-                reports.extend(df.attrs.get("reports", []))
-                continue
-            if strict or not isinstance(exc, TaskadeError | ValueError):
-                for other in pending:
-                    other.cancel()
-                raise exc
-            errors.append({
-                "resource": f"{job.resource}:{job.entity}",
-                "id": job.id,
-                "status": getattr(exc, "status", None),
-                "error": type(exc).__name__,
-                "message": str(exc),
-            })
+class _Run:
+    """One fan-out: a bounded pool whose work an interrupt or a strict error stops at once.
+
+    Jobs run inside the client's cancel scope: on Ctrl-C (or Jupyter's
+    interrupt) queued jobs are cancelled, retry waits end at once and no
+    further request is sent, and the pool is not waited for.
+    """
+
+    def __init__(self, client: TaskadeClient, parts: dict[str, list[pd.DataFrame]],
+                 strict: bool, max_workers: int):
+        self.client, self.parts, self.strict = client, parts, strict
+        self.errors: list[dict[str, Any]] = []
+        self.reports: list[dict[str, Any]] = []
+        self.bar: Any = None
+        self.stop = threading.Event()
+        self.pool = ThreadPoolExecutor(max_workers=max_workers)
+
+    def all(self, jobs: list[_Job]) -> dict[str, list[tuple[str, Any]]]:
+        """Run jobs; frames go to ``parts`` (folder listings are returned, to combine)."""
+        if self.bar is not None:
+            self.bar.total += len(jobs)
+            self.bar.refresh()
+        scoped: dict[str, list[tuple[str, Any]]] = {}
+        futures: dict[Future, _Job] = {self.pool.submit(self._guarded, job.run): job
+                                       for job in jobs}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
+            for fut in done:
+                self._take(futures[fut], fut, scoped)
+        return scoped
+
+    def _guarded(self, fn: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        with self.client.cancel_scope(self.stop):
+            return fn()
+
+    def _take(self, job: _Job, fut: Future, scoped: dict[str, list[tuple[str, Any]]]) -> None:
+        if self.bar is not None:
+            self.bar.update(1)
+        exc = fut.exception()
+        if job.folder_id is not None:
+            if exc is None or (isinstance(exc, loaders.REFUSALS) and job.resource == "folder"):
+                scoped.setdefault(job.entity, []).append((job.folder_id, fut.result()
+                                                          if exc is None else exc))
+                return
+        elif exc is None:
+            df = fut.result()
+            self.parts[job.entity].append(df)
+            self.reports.extend(df.attrs.get("reports", []))
+            return
+        if self.strict or not isinstance(exc, TaskadeError | ValueError):
+            raise exc
+        self.errors.append({
+            "resource": f"{job.resource}:{job.entity}",
+            "id": job.id,
+            "status": getattr(exc, "status", None),
+            "error": type(exc).__name__,
+            "message": str(exc),
+        })
+
+    def close(self) -> None:
+        """Stop what is left (nothing, after a normal run) without waiting for it."""
+        self.stop.set()
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def concat_frames(entity: str, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:

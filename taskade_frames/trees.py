@@ -11,7 +11,7 @@ take well under a second, memory stays linear in the number of tasks whatever th
 and corrupt links (orphans, cycles, duplicate ids) cannot make it hang: every loop is
 bounded by log2(n) or by a small constant.
 
-The columns :func:`add_tree_columns` adds (declared in ``schemas.TREE_COLUMNS``):
+The columns :func:`add_tree_columns` adds (declared in ``entities.TREE_COLUMNS``):
 
 * ``position`` -- the row's position in the frame (0, 1, ...): document order for a loaded
   project.
@@ -72,6 +72,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from . import schemas
+from .entities import TREE_COLUMNS
+from .schemas import STRING
 
 __all__ = [
     "PATH_ELISION",
@@ -90,7 +92,6 @@ __all__ = [
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
 
-STRING = pd.StringDtype("pyarrow")
 PATH_SEPARATOR = "/"
 #: Most ids one ``path`` value holds; deeper rows get an elided path (module docstring).
 PATH_MAX_IDS = 16
@@ -105,9 +106,8 @@ _LEVEL_LOOP_MAX_DEPTH = 64
 #: Most ids :func:`path_lists` will materialise (about 1 GiB); deeper frames raise.
 PATH_LISTS_MAX_IDS = 1 << 26
 
-_TASK_DTYPES = schemas.dtypes("tasks")
-#: Columns added by :func:`add_tree_columns`, in order, with their dtypes (from schemas).
-TREE_DTYPES: dict[str, Any] = {c.name: _TASK_DTYPES[c.name] for c in schemas.TREE_COLUMNS}
+#: Columns added by :func:`add_tree_columns`, in order, with their dtypes (entity table).
+TREE_DTYPES: dict[str, Any] = schemas.column_dtypes(TREE_COLUMNS)
 
 
 class TaskNotFoundError(KeyError):

@@ -32,7 +32,7 @@ from . import loaders
 from ._notebook import EMULATOR_HINT, describe_error, resolve_client, use_client
 from .client import TaskadeClient
 from .errors import ConfigurationError, TaskadeError
-from .schemas import STRING
+from .schemas import dtypes
 
 __all__ = [
     "AgentPrompt",
@@ -522,17 +522,7 @@ class ProjectPicker(_ClientWidget):
 
 # -- agent prompt ------------------------------------------------------------------------
 
-_HISTORY_COLUMNS = {
-    "time": pd.DatetimeTZDtype("us", "UTC"),
-    "space": STRING,
-    "space_id": STRING,
-    "agent": STRING,
-    "agent_id": STRING,
-    "prompt": STRING,
-    "reply": STRING,
-    "latency_s": pd.Float64Dtype(),
-    "error": STRING,
-}
+_HISTORY_COLUMNS = dtypes("prompt_history")  # declared in the entity table
 
 
 class AgentPrompt(_ClientWidget):

@@ -26,7 +26,12 @@ from .conftest import FAKE_TOKEN
 def find_project(client, *, tasks=None, members=None):
     """The sample project with exactly this many tasks or members."""
     for space in client.call("listSpaces")["items"]:
-        for project in client.call("listProjects", spaceId=space["id"])["items"]:
+        # A space id lists its home folder; each folder lists its own projects.
+        homes = [space["id"], *(f["id"] for f in
+                                client.call("listFolders", spaceId=space["id"])["items"])]
+        projects = [p for home in homes for p in client.call("listProjects",
+                                                             spaceId=home)["items"]]
+        for project in projects:
             listing = client.fetch_all("listTasks", projectId=project["id"])
             if tasks is not None and len(listing.items) == tasks:
                 return project["id"]
@@ -178,18 +183,19 @@ class TestRetries:
 
     def test_write_is_not_retried_after_a_5xx(self, client, emulator):
         spaces = client.call("listSpaces")["items"]
-        agents = client.call("listAgents", spaceId=spaces[0]["id"])["items"]
+        # The last space (Personal) keeps its agent in its home folder, the space id.
+        agents = client.call("listAgents", spaceId=spaces[-1]["id"])["items"]
         emulator.faults.push("status", status=503, operation="promptAgent")
         with pytest.raises(ServerError):
-            client.call("promptAgent", spaceId=spaces[0]["id"], agentId=agents[0]["id"],
+            client.call("promptAgent", spaceId=spaces[-1]["id"], agentId=agents[0]["id"],
                         prompt="hello")
         assert emulator.request_count("promptAgent") == 1
 
     def test_write_is_retried_after_a_429(self, client, emulator):
         spaces = client.call("listSpaces")["items"]
-        agents = client.call("listAgents", spaceId=spaces[0]["id"])["items"]
+        agents = client.call("listAgents", spaceId=spaces[-1]["id"])["items"]
         emulator.faults.push("status", status=429, retry_after="0", operation="promptAgent")
-        reply = client.call("promptAgent", spaceId=spaces[0]["id"], agentId=agents[0]["id"],
+        reply = client.call("promptAgent", spaceId=spaces[-1]["id"], agentId=agents[0]["id"],
                             prompt="hello")
         assert reply["summary"] and emulator.request_count("promptAgent") == 2
 
@@ -214,7 +220,7 @@ class TestRetries:
         emulator.faults.push("delay", count=1, seconds=1.0, operation="promptAgent")
         with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, timeout=0.2,
                            _hooks=Hooks(sleep=sleeps.append)) as c:
-            space = c.call("listSpaces")["items"][0]["id"]
+            space = c.call("listSpaces")["items"][-1]["id"]  # Personal: its agent is in its home
             agent = c.call("listAgents", spaceId=space)["items"][0]["id"]
             with pytest.raises(TransportError) as info:
                 c.call("promptAgent", spaceId=space, agentId=agent, prompt="hi")

@@ -98,9 +98,11 @@ def test_list_spaces_accepts_no_body_and_filters_by_name(emu):
 def test_folders_and_projects_of_a_space(emu, sample):
     folders = post(emu, "listFolders", {"spaceId": sample["Acme Product"]}).json["items"]
     assert [f["name"] for f in folders] == ["Roadmap", "Engineering", "Go-to-Market"]
+    # Folder-scoped, as v1 documents: a space id lists its home folder only.
     projects = post(emu, "listProjects", {"spaceId": sample["Personal"]}).json["items"]
-    assert [p["name"] for p in projects] == ["Kitchen Renovation", "Reading List & Courses",
-                                             "Trip to Lisbon"]
+    assert [p["name"] for p in projects] == ["Trip to Lisbon"]
+    projects = post(emu, "listProjects", {"spaceId": sample["Home"]}).json["items"]
+    assert [p["name"] for p in projects] == ["Kitchen Renovation"]
     item = post(emu, "getProject", {"projectId": sample["Trip to Lisbon"]}).json["item"]
     assert item == {"id": sample["Trip to Lisbon"], "name": "Trip to Lisbon"}
 
@@ -190,11 +192,16 @@ def test_my_projects_by_recency(emu):
 
 
 def test_agents_and_public_agent(emu, sample):
-    agents = post(emu, "listAgents", {"spaceId": sample["Acme Product"]}).json["items"]
+    # Acme's agents are all in folders; its home folder (the space id) has none.
+    assert post(emu, "listAgents", {"spaceId": sample["Acme Product"]}).json["items"] == []
+    agents = [a for folder in ("Roadmap", "Engineering", "Go-to-Market")
+              for a in post(emu, "listAgents", {"spaceId": sample[folder]}).json["items"]]
     assert [a["name"] for a in agents] == ["Roadmap Assistant", "Bug Triage Bot",
                                            "Marketing Copywriter"]
     assert all(isinstance(a["tools"], dict) and a["description"] for a in agents)
-    filtered = post(emu, "listAgents", {"spaceId": sample["Acme Product"], "filterBy": {
+    home = post(emu, "listAgents", {"spaceId": sample["Personal"]}).json["items"]
+    assert [a["name"] for a in home] == ["Home Planner"]
+    filtered = post(emu, "listAgents", {"spaceId": sample["Engineering"], "filterBy": {
         "name": {"operator": "contains", "value": "bot"}}}).json["items"]
     assert [a["name"] for a in filtered] == ["Bug Triage Bot"]
     item = post(emu, "getAgent", {"agentId": sample["Home Planner"]}).json["item"]
@@ -231,8 +238,12 @@ def test_media_and_templates_by_folder(emu, sample):
     assert len(templates) == 20
     assert post(emu, "listTemplates", {"folderId": sample["Roadmap"], "page": 2,
                                        "limit": 20}).json["items"][-1]["name"] == "Quarterly review"
-    # A space id stands for the space's root folder (empty in the sample).
-    assert post(emu, "listMedia", {"folderId": sample["Personal"]}).json["items"] == []
+    # A space id stands for the space's home folder: Acme's is empty, Personal's is not.
+    assert post(emu, "listMedia", {"folderId": sample["Acme Product"]}).json["items"] == []
+    home = post(emu, "listMedia", {"folderId": sample["Personal"]}).json["items"]
+    assert len(home) == 2
+    templates = post(emu, "listTemplates", {"folderId": sample["Personal"]}).json["items"]
+    assert [t["name"] for t in templates] == ["Packing list", "Home maintenance"]
 
 
 def test_create_project_from_markdown_round_trips(emu, sample):

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 
 from taskade_frames import TaskadeClient, schemas
 from taskade_frames._http import Hooks
+from taskade_frames.entities import ENTITIES
 
 from .conftest import FAKE_TOKEN
 
@@ -117,10 +118,10 @@ VALUES = {"string": TEXT, "bool": st.booleans(), "int": INT64, "float": FLOAT,
 @st.composite
 def frames(draw: st.DrawFn) -> tuple[str, pd.DataFrame]:
     """A random entity and a frame of it: every column its declared dtype, NA anywhere."""
-    entity = draw(st.sampled_from(sorted(schemas.ENTITIES)))
+    entity = draw(st.sampled_from(sorted(ENTITIES)))
     n = draw(st.integers(0, 8))
     data = {}
-    for column in schemas.ENTITIES[entity]:
+    for column in ENTITIES[entity].columns:
         values = st.none() | VALUES[column.kind]
         data[column.name] = draw(st.lists(values, min_size=n, max_size=n))
     return entity, schemas.frame(entity, data) if n else schemas.empty_frame(entity)

@@ -495,9 +495,6 @@ class Workspace:
         """All tasks of a project as API-shaped dicts, in document order."""
         return self.projects[project_id].tasks.records()
 
-    def space_of_folder(self, folder_id: str) -> str:
-        return self.folders[folder_id].space_id
-
     # -- mutations -------------------------------------------------------------
 
     def add_space(self, name: str, *, id: str | None = None) -> str:

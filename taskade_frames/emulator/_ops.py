@@ -51,6 +51,7 @@ class Context:
     faults: set[str] = field(default_factory=set)
     spend_credit: Callable[[], None] = lambda: None
     clamp_pages: bool = False  # a page past the end answers the last page again
+    scope: str = "folder"
 
 
 # -- paging ----------------------------------------------------------------------
@@ -171,13 +172,26 @@ def _agent(ws: Workspace, body: Payload) -> Agent:
         raise not_found("Agent") from None
 
 
-def _folder_scope(ws: Workspace, folder_id: str) -> tuple[str, str | None]:
-    """``(space_id, folder_id)`` for a folder id; a space id means the space's root."""
-    if folder_id in ws.folders:
-        return ws.folders[folder_id].space_id, folder_id
-    if folder_id in ws.spaces:
-        return folder_id, None
-    raise not_found("Folder")
+def _scoped(ctx: Context, scope_id: str, what: str, refusal: int) -> Callable[[Any], bool]:
+    """Which objects (projects, agents, media, templates) a listing for ``scope_id`` holds.
+
+    ``ctx.scope`` is the server's answer to what the reference leaves open:
+    "folder" (a space id is its home folder, as v1 documents), "space" (a
+    space id lists the whole space and a folder id is refused with
+    ``refusal``) or "both" (a space id lists the whole space, a folder id its folder).
+    """
+    ws = ctx.workspace
+    if scope_id in ws.spaces:
+        if ctx.scope == "folder":
+            return lambda o: o.space_id == scope_id and o.folder_id is None
+        return lambda o: o.space_id == scope_id
+    if scope_id in ws.folders:
+        if ctx.scope == "space":
+            if refusal == 404:
+                raise not_found(what)
+            raise ApiError(400, "invalid_request", f"{what} must be a space id")
+        return lambda o: o.folder_id == scope_id
+    raise not_found(what)
 
 
 def _project_item(p: Project) -> Payload:
@@ -204,9 +218,9 @@ def list_folders(ctx: Context, body: Payload) -> Payload:
 
 
 def list_projects(ctx: Context, body: Payload) -> Payload:
-    space_id = _space(ctx.workspace, body["spaceId"])
+    wanted = _scoped(ctx, body["spaceId"], "Space", 404)
     return {"ok": True, "items": [_project_item(p) for p in ctx.workspace.projects.values()
-                                  if p.space_id == space_id]}
+                                  if wanted(p)]}
 
 
 def get_project(ctx: Context, body: Payload) -> Payload:
@@ -268,11 +282,9 @@ def get_share_link(ctx: Context, body: Payload) -> Payload:
 
 def list_agents(ctx: Context, body: Payload) -> Payload:
     space_id = body.get("spaceId")
-    if space_id is not None:
-        _space(ctx.workspace, space_id)
+    wanted = (lambda a: True) if space_id is None else _scoped(ctx, space_id, "Space", 404)
     items = [{"id": a.id, "name": a.name, "description": a.description, "tools": a.tools}
-             for a in ctx.workspace.agents.values()
-             if space_id is None or a.space_id == space_id]
+             for a in ctx.workspace.agents.values() if wanted(a)]
     return {"ok": True, "items": _name_filter(items, body)}
 
 
@@ -347,10 +359,9 @@ def get_conversation(ctx: Context, body: Payload) -> Payload:
 
 
 def list_media(ctx: Context, body: Payload) -> Payload:
-    space_id, folder_id = _folder_scope(ctx.workspace, body["folderId"])
+    wanted = _scoped(ctx, body["folderId"], "Folder", 400)
     items = [{"id": m.id, "space_id": m.space_id, "kind": m.kind}
-             for m in ctx.workspace.media.values()
-             if m.space_id == space_id and m.folder_id == folder_id]
+             for m in ctx.workspace.media.values() if wanted(m)]
     return {"ok": True, "items": _numbered_page(ctx, items, body, 100)}
 
 
@@ -362,9 +373,9 @@ def get_media(ctx: Context, body: Payload) -> Payload:
 
 
 def list_templates(ctx: Context, body: Payload) -> Payload:
-    space_id, folder_id = _folder_scope(ctx.workspace, body["folderId"])
+    wanted = _scoped(ctx, body["folderId"], "Folder", 400)
     items = [{"id": t.id, "name": t.name} for t in ctx.workspace.templates.values()
-             if t.space_id == space_id and t.folder_id == folder_id]
+             if wanted(t)]
     return {"ok": True, "items": _numbered_page(ctx, items, body, 20)}
 
 

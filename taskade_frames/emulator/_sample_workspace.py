@@ -430,8 +430,8 @@ def build_sample() -> Workspace:
             },
         },
     )
-    home_agent = ws.add_agent(
-        home, "Home Planner", folder_id=house_f,
+    home_agent = ws.add_agent(  # in the space's home folder, as the Inbox project is
+        home, "Home Planner",
         description="Keeps the renovation and travel plans on track.",
         tools={"project_reader": tools["project_reader"],
                "weather": "Looks up the weather forecast for a city."},
@@ -482,7 +482,9 @@ def build_sample() -> Workspace:
                               "load-test.csv")):
         ws.add_media(acme, ("image", "document", "spreadsheet")[i], folder_id=eng_f, name=name)
     for i, name in enumerate(("floor-plan.pdf", "tiles.jpg", "lisbon-map.png")):
-        ws.add_media(home, ("document", "image", "image")[i], folder_id=house_f, name=name)
+        # One in the Home folder, two in the space's home folder (the space id lists them).
+        ws.add_media(home, ("document", "image", "image")[i],
+                     folder_id=house_f if i == 0 else None, name=name)
 
     template_names = (
         "Product brief", "Sprint planning", "Retrospective", "OKR tracker", "Launch plan",
@@ -494,8 +496,8 @@ def build_sample() -> Workspace:
     )
     for name in template_names:  # more than one default page of 20
         ws.add_template(acme, name, folder_id=roadmap_f)
-    for name in ("Meal plan", "Packing list", "Home maintenance"):
-        ws.add_template(home, name, folder_id=house_f)
+    for i, name in enumerate(("Meal plan", "Packing list", "Home maintenance")):
+        ws.add_template(home, name, folder_id=house_f if i == 0 else None)
     return ws
 
 

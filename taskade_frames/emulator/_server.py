@@ -509,7 +509,7 @@ class Emulator:
                  if op.startswith("list") else set())
         ws = self.workspace
         ctx = Context(ws, self.page_cap, self.max_limit, kinds, self._spend_credit,
-                      clamp_pages=self.clamp_pages)
+                      clamp_pages=self.clamp_pages, scope=self.scope)
         changes = self.faults.take_workspace(op) if op.startswith("list") else []
         try:
             with ws.lock:
