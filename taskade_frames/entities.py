@@ -41,6 +41,8 @@ __all__ = [
     "TREE_COLUMNS",
     "Entity",
     "entity",
+    "exported",
+    "space_frames",
     "texts",
     "to_columns",
 ]
@@ -198,17 +200,23 @@ _ROWS = (
 #: Every frame by name. The one meaning of "ENTITIES" in the package.
 ENTITIES: dict[str, Entity] = {row.name: row for row in _ROWS}
 
+
+def space_frames() -> tuple[str, ...]:
+    """The frames of one space (``load_space``): every listing under a space, folder,
+    project or agent, in table order, then ``errors``."""
+    return (*(n for n, e in ENTITIES.items() if e.operation and e.scope != "none"), "errors")
+
+
+def exported() -> tuple[str, ...]:
+    """The datasets an export writes: the spaces, then each space's frames."""
+    return ("spaces", *space_frames())
+
+
 #: Entities read from a list operation.
 LISTED: tuple[str, ...] = tuple(n for n, e in ENTITIES.items() if e.operation)
-
-#: The frames of one space (``load_space``), in the order they are fetched and exported.
-SPACE_FRAMES: tuple[str, ...] = (
-    *(n for n, e in ENTITIES.items() if e.operation and e.scope != "none"),
-    "errors",
-)
-
-#: The datasets an export writes: the spaces, then each space's frames.
-EXPORTED: tuple[str, ...] = ("spaces", *SPACE_FRAMES)
+#: ``space_frames()`` and ``exported()`` of the table as shipped.
+SPACE_FRAMES: tuple[str, ...] = space_frames()
+EXPORTED: tuple[str, ...] = exported()
 
 
 def entity(name: str) -> Entity:

@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import loaders, schemas
 from .client import TaskadeClient
-from .entities import ENTITIES, SPACE_FRAMES
+from .entities import ENTITIES, SPACE_FRAMES, space_frames
 from .errors import APIError, RateLimitError, TaskadeError
 from .ids import parse_id
 
@@ -28,27 +28,27 @@ __all__ = ["SPACE_FRAMES", "SpaceFrames", "concat_frames", "load_space"]
 
 @dataclass
 class SpaceFrames:
-    """Every frame of one space. Each attribute is a typed DataFrame."""
+    """Every frame of one space: ``space.tasks``, ``space.projects``... typed DataFrames.
+
+    One attribute per frame of ``entities.space_frames()`` (the entity table),
+    ``errors`` last; ``frames()`` gives them all by name.
+    """
 
     space_id: str
-    folders: pd.DataFrame
-    projects: pd.DataFrame
-    tasks: pd.DataFrame
-    blocks: pd.DataFrame
-    fields: pd.DataFrame
-    members: pd.DataFrame
-    agents: pd.DataFrame
-    conversations: pd.DataFrame
-    media: pd.DataFrame
-    templates: pd.DataFrame
-    errors: pd.DataFrame
+    data: dict[str, pd.DataFrame] = field(repr=False)
     fetched_at: str = ""
     api_host: str = ""
     reports: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
+    def __getattr__(self, name: str) -> pd.DataFrame:
+        data = self.__dict__.get("data") or {}
+        if name in data:
+            return data[name]
+        raise AttributeError(f"SpaceFrames has no frame {name!r}; frames: {', '.join(data)}")
+
     def frames(self) -> dict[str, pd.DataFrame]:
         """``{entity: frame}`` for every entity of the space."""
-        return {name: getattr(self, name) for name in SPACE_FRAMES}
+        return dict(self.data)
 
     def completion(self) -> pd.DataFrame:
         """Tasks, completed and share completed per project, largest first."""
@@ -125,7 +125,7 @@ def load_space(
     folders = _check_space(space_id, client)
     from tqdm.auto import tqdm
 
-    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in SPACE_FRAMES}
+    parts: dict[str, list[pd.DataFrame]] = {name: [] for name in space_frames()}
     parts["folders"].append(folders)
     run = _Run(client, parts, strict, max_workers)
     run.reports.extend(folders.attrs.get("reports", []))
@@ -167,7 +167,7 @@ def named(exc: APIError, what: str) -> APIError:
 def _scoped_jobs(space_id: str, folder_ids: list[str], client: TaskadeClient) -> list[_Job]:
     jobs = []
     for name, ent in ENTITIES.items():
-        if ent.scope != "folder" or name not in SPACE_FRAMES:
+        if ent.scope != "folder" or not ent.operation:
             continue
         for fid in folder_ids:
             resource = "space" if fid == space_id else "folder"
@@ -182,7 +182,7 @@ def _child_jobs(parts: dict[str, list[pd.DataFrame]], client: TaskadeClient,
     owners = {"project": _ids(parts["projects"]), "agent": _ids(parts["agents"])}
     jobs = []
     for name, ent in ENTITIES.items():
-        if ent.scope not in owners or name not in SPACE_FRAMES:
+        if ent.scope not in owners or not ent.operation:
             continue
         for owner in owners[ent.scope]:
             if name == "conversations":
@@ -195,18 +195,17 @@ def _child_jobs(parts: dict[str, list[pd.DataFrame]], client: TaskadeClient,
 
 def _frames(space_id: str, client: TaskadeClient, parts: dict[str, list[pd.DataFrame]],
             run: _Run) -> SpaceFrames:
-    frames = {name: concat_frames(name, parts[name]) for name in SPACE_FRAMES if name != "errors"}
+    frames = {name: concat_frames(name, found) for name, found in parts.items() if name != "errors"}
     errors = run.errors
-    err = schemas.frame("errors", {k: [e[k] for e in errors] for k in
-                                   ("resource", "id", "status", "error", "message")}) \
-        if errors else schemas.empty_frame("errors")
+    frames["errors"] = schemas.frame("errors", {k: [e[k] for e in errors] for k in (
+        "resource", "id", "status", "error", "message")}) if errors else \
+        schemas.empty_frame("errors")
     return SpaceFrames(
         space_id=space_id,
-        errors=err,
+        data=frames,
         fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
         api_host=client.host,
         reports=run.reports,
-        **frames,
     )
 
 

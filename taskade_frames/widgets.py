@@ -13,7 +13,6 @@ token in a password field; it is kept in memory only (see ``_notebook.use_client
 from __future__ import annotations
 
 import html
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -21,7 +20,6 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from typing import Any
-from urllib.parse import urlsplit
 
 import ipywidgets as widgets
 import pandas as pd
@@ -32,6 +30,7 @@ from . import loaders
 from ._notebook import EMULATOR_HINT, describe_error, resolve_client, use_client
 from .client import TaskadeClient
 from .errors import ConfigurationError, TaskadeError
+from .ids import parse_link
 from .schemas import dtypes
 
 __all__ = [
@@ -45,6 +44,8 @@ __all__ = [
 
 #: The folder option that stands for "every project of the space" (see ProjectPicker).
 ALL_FOLDERS = "(all folders)"
+#: The folder option for the space's home folder (projects in no folder; its id is the space's).
+HOME_FOLDER = "(home folder)"
 _ALL = "\x00all-folders"
 
 _ERROR_STYLE = "color:#b3261e"
@@ -66,14 +67,11 @@ def _options(frame: pd.DataFrame) -> list[tuple[str, str]]:
     return out
 
 
-_REF_IN_PATH = re.compile(r"/(?:d|p)/([A-Za-z0-9_-]+)")
-_BARE_ID = re.compile(r"[A-Za-z0-9_-]+")
-
-
 def parse_project_ref(text: str) -> str | None:
     """The project id in a pasted Taskade link or a bare id; ``None`` if there is none.
 
-    A link counts when its path has a ``/d/<id>`` or ``/p/<id>`` segment.
+    The parser is ``taskade_frames.ids.parse_link``, shared with every loader
+    and CLI option; a link to anything but a project gives ``None``.
 
     >>> parse_project_ref("https://www.taskade.com/d/Abc123XyZ?view=list")
     'Abc123XyZ'
@@ -82,14 +80,10 @@ def parse_project_ref(text: str) -> str | None:
     >>> parse_project_ref("https://www.taskade.com/settings") is None
     True
     """
-    text = (text or "").strip()
-    if not text:
+    found = parse_link(text)
+    if found is None or found[0] not in (None, "project"):
         return None
-    if "/" not in text:
-        return text if _BARE_ID.fullmatch(text) else None
-    parts = urlsplit(text if "://" in text else f"https://{text}")
-    found = _REF_IN_PATH.search(parts.path)
-    return found.group(1) if found else None
+    return found[1]
 
 
 class TokenPrompt(widgets.VBox):
@@ -237,11 +231,9 @@ class ProjectPicker(_ClientWidget):
     tasks and shows "42 tasks · 17 done (40%)". ``value`` is a :class:`ProjectChoice`
     (a traitlet: ``picker.observe(fn, names="value")``, or ``picker.on_change(fn)``).
 
-    Folders: ``listProjects`` takes only a space id and a project item carries no
-    folder id, so the v2 API gives no way to tell which folder holds a project. The
-    folder dropdown therefore records a folder choice (``value.folder_id``, useful for
-    folder-scoped calls such as media and templates) but the project list always
-    holds every project of the space, under "(all folders)" by default.
+    Folders: the project list holds every project of the space under "(all
+    folders)"; choosing a folder (or the space's home folder) lists only the
+    projects found in it (the ``folder_id`` column of ``load_projects``).
 
     Args:
         client: default: the session client, else one from the environment, else a
@@ -283,7 +275,7 @@ class ProjectPicker(_ClientWidget):
         self.note = widgets.HTML("")
         self._stats = stats
         self._folders: dict[str, list[tuple[str, str]]] = {}
-        self._projects: dict[str, list[tuple[str, str]]] = {}
+        self._projects: dict[str, pd.DataFrame] = {}
         self._tasks: dict[str, pd.DataFrame] = {}
         self._initial = (space_id, project_id)
         self._setup_client(client)
@@ -384,15 +376,16 @@ class ProjectPicker(_ClientWidget):
                 return
             self._folders[space_id] = folders
         if space_id not in self._projects:
-            projects = self._guard("Loading projects…", lambda: _options(
-                loaders.load_projects(space_id, client)))
-            if projects is None:
+            frame = self._guard("Loading projects…", lambda: loaders.load_projects(
+                space_id, client))
+            if frame is None:
                 self._set_value(space_id, None, None)
                 return
-            self._projects[space_id] = projects
-        projects = self._projects[space_id]
+            self._projects[space_id] = frame
+        projects = _options(self._projects[space_id])
         with self._mute():
-            self.folder.options = [(ALL_FOLDERS, _ALL), *self._folders[space_id]]
+            self.folder.options = [(ALL_FOLDERS, _ALL), (HOME_FOLDER, space_id),
+                                   *self._folders[space_id]]
             self.folder.value = _ALL
             self.project.options = projects
             self.project.value = None
@@ -405,12 +398,23 @@ class ProjectPicker(_ClientWidget):
         if self._muted:
             return
         folder = change["new"]
-        self.note.value = "" if folder in (None, _ALL) else _line(
-            "The v2 API does not say which folder a project is in, so every project of "
-            "the space is listed.", _BUSY_STYLE)
+        frame = self._projects.get(self.space.value)
+        if frame is not None:
+            if folder not in (None, _ALL):
+                frame = frame[frame["folder_id"] == folder]
+            options = _options(frame)
+            keep = self.project.value if any(i == self.project.value for _, i in options) \
+                else None
+            with self._mute():
+                self.project.options = options
+                self.project.value = keep
+            n = len(options)
+            self._say(f"{n} project{'s' if n != 1 else ''} here." if n
+                      else "No project in this folder.")
         current = self.value
-        self._set_value(self.space.value, self.project.value,
-                        current.project_name if current else None)
+        pid = self.project.value
+        self._set_value(self.space.value, pid,
+                        current.project_name if current and pid is not None else None)
 
     def _on_project(self, change: dict[str, Any]) -> None:
         if self._muted:
@@ -448,6 +452,8 @@ class ProjectPicker(_ClientWidget):
             return self.value
         if self.space.value != space_id:
             self.space.value = space_id
+        if not any(ident == pid for _, ident in self.project.options):
+            self.folder.value = _ALL  # a folder filter hides it: show every folder again
         if self.project.value == pid:
             self._show_stats(pid)  # no change event will come; refresh the status line
         else:
@@ -464,10 +470,10 @@ class ProjectPicker(_ClientWidget):
         for space_id in ids:
             if space_id not in self._projects:
                 try:
-                    self._projects[space_id] = _options(loaders.load_projects(space_id, client))
+                    self._projects[space_id] = loaders.load_projects(space_id, client)
                 except TaskadeError:
                     continue  # a space we cannot list cannot be the one
-            if any(ident == pid for _, ident in self._projects[space_id]):
+            if (self._projects[space_id]["id"] == pid).any():
                 return space_id
         return None
 

@@ -14,6 +14,7 @@ from taskade_frames import TaskadeClient, load_agents, load_projects, load_space
 from taskade_frames._notebook import session_client, use_client
 from taskade_frames.widgets import (
     ALL_FOLDERS,
+    HOME_FOLDER,
     AgentPrompt,
     ProjectChoice,
     ProjectPicker,
@@ -125,20 +126,48 @@ def test_picker_observers_fire_on_change(client):
     assert via_on_change == seen
 
 
-def test_picker_folder_choice_is_recorded_but_lists_every_project(client, emulator):
-    picker = ProjectPicker(client)
+def test_picker_folder_step_filters_projects(profile_client, profile_emulator):
+    """Under every profile: a folder lists its projects, the home folder the rest."""
+    ws = profile_emulator.workspace
+    picker = ProjectPicker(profile_client, stats=False)
+    space_id = picker.space.value
     every_project = list(picker.project.options)
-    folder_id = picker.folder.options[1][1]
-
-    picker.folder.value = folder_id
-
-    assert picker.value.folder_id == folder_id
-    assert list(picker.project.options) == every_project
-    assert "does not say which folder" in _text(picker.note)
-    # Going back to "(all folders)" clears both.
+    assert {i for _, i in every_project} == {p.id for p in ws.projects.values()
+                                             if p.space_id == space_id}
+    assert picker.folder.options[1] == (HOME_FOLDER, space_id)
+    space_wide = profile_emulator.scope == "space"  # folder ids refused: all found at home
+    for label, folder_id in picker.folder.options[1:]:
+        picker.folder.value = folder_id
+        if folder_id == space_id:
+            wanted = {p.id for p in ws.projects.values()
+                      if p.space_id == space_id and (space_wide or p.folder_id is None)}
+        else:
+            wanted = set() if space_wide else {
+                p.id for p in ws.projects.values() if p.folder_id == folder_id}
+        assert {i for _, i in picker.project.options} == wanted, label
+        assert picker.value.folder_id == folder_id
+    # Going back to "(all folders)" lists every project and clears the folder.
     picker.folder.value = picker.folder.options[0][1]
+    assert list(picker.project.options) == every_project
     assert picker.value.folder_id is None
-    assert _text(picker.note) == ""
+
+
+def test_picker_keeps_the_project_when_its_folder_is_chosen(client, emulator):
+    ws = emulator.workspace
+    picker = ProjectPicker(client, stats=False)
+    project = next(p for p in ws.projects.values()
+                   if p.space_id == picker.space.value and p.folder_id)
+    picker.project.value = project.id
+    picker.folder.value = project.folder_id
+    assert picker.value.project_id == project.id
+    other = next(f for f in ws.folders.values()
+                 if f.space_id == picker.space.value and f.id != project.folder_id)
+    picker.folder.value = other.id
+    assert picker.value.project_id is None
+    # A pasted link still finds it, showing every folder again.
+    picker.select(f"https://www.taskade.com/d/{project.id}")
+    assert picker.value.project_id == project.id
+    assert picker.folder.value == picker.folder.options[0][1]
 
 
 def test_picker_accepts_a_pasted_link_from_another_space(client, spaces):
