@@ -130,71 +130,186 @@ TREE_COLUMNS = parse_columns(
 )
 
 _ROWS = (
-    Entity("spaces", parse_columns("id:string name:string"), "listSpaces",
-           fields={"id": "id", "name": "name"}),
-    Entity("folders", parse_columns("space_id:string id:string name:string"), "listFolders",
-           "space", "spaceId", fields={"id": "id", "name": "name"}, parent="space_id"),
-    Entity("projects", parse_columns("space_id:string folder_id:string id:string name:string"),
-           "listProjects", "folder", "spaceId", fields={"id": "id", "name": "name"},
-           parent="folder_id"),
-    Entity("my_projects", parse_columns("id:string name:string position:int"),
-           "listMyProjects", fields={"id": "id", "name": "name"}, ordered=True),
-    Entity("tasks", parse_columns("project_id:string id:string text:string parent_id:string "
-                                  "completed:bool") + TREE_COLUMNS,
-           "listTasks", "project", "projectId",
-           fields={"id": "id", "text": "text", "parent_id": "parentId",
-                   "completed": "completed"}, parent="project_id"),
-    Entity("blocks", parse_columns("project_id:string id:string text:string completed:bool "
-                                   "position:int"),
-           "listBlocks", "project", "projectId",
-           fields={"id": "id", "text": "text", "completed": "completed"},
-           parent="project_id", ordered=True),
-    Entity("fields", parse_columns("project_id:string id:string type:string "
-                                   "display_name:string definition:string"),
-           "listFields", "project", "projectId",
-           fields={"id": "id", "type": ("data", "type"), "display_name": _display_name,
-                   "definition": "data"}, parent="project_id"),
-    Entity("members", parse_columns("project_id:string handle:string display_name:string"),
-           "listProjectMembers", "project", "projectId", key="handle",
-           fields={"handle": "handle", "display_name": "displayName"}, parent="project_id"),
-    Entity("agents", parse_columns("space_id:string folder_id:string id:string name:string "
-                                   "description:string tools:string n_tools:int"),
-           "listAgents", "folder", "spaceId",
-           fields={"id": "id", "name": "name", "description": "description",
-                   "tools": "tools", "n_tools": _n_tools}, parent="folder_id"),
-    Entity("conversations", parse_columns(
-        "agent_id:string id:string space_agent_id:string status:string title:string "
-        "llm_type:string llm_name:string ended_at:timestamp data:string transcript:string"),
-           "listConversations", "agent", "agentId",
-           fields={"id": "id", "space_agent_id": "space_agent_id", "status": "status",
-                   "title": "title", "llm_type": ("data", "llm", "type"),
-                   "llm_name": ("data", "llm", "name"), "ended_at": ("data", "endedAt"),
-                   "data": "data"}, parent="agent_id"),
-    Entity("media", parse_columns("space_id:string folder_id:string id:string kind:string"),
-           "listMedia", "folder", "folderId", fields={"id": "id", "kind": "kind"},
-           parent="folder_id"),
-    Entity("templates", parse_columns("space_id:string folder_id:string id:string name:string"),
-           "listTemplates", "folder", "folderId", fields={"id": "id", "name": "name"},
-           parent="folder_id"),
+    Entity(
+        "spaces",
+        parse_columns("id:string name:string"),
+        "listSpaces",
+        fields={"id": "id", "name": "name"},
+    ),
+    Entity(
+        "folders",
+        parse_columns("space_id:string id:string name:string"),
+        "listFolders",
+        "space",
+        "spaceId",
+        fields={"id": "id", "name": "name"},
+        parent="space_id",
+    ),
+    Entity(
+        "projects",
+        parse_columns("space_id:string folder_id:string id:string name:string"),
+        "listProjects",
+        "folder",
+        "spaceId",
+        fields={"id": "id", "name": "name"},
+        parent="folder_id",
+    ),
+    Entity(
+        "my_projects",
+        parse_columns("id:string name:string position:int"),
+        "listMyProjects",
+        fields={"id": "id", "name": "name"},
+        ordered=True,
+    ),
+    Entity(
+        "tasks",
+        parse_columns("project_id:string id:string text:string parent_id:string completed:bool")
+        + TREE_COLUMNS,
+        "listTasks",
+        "project",
+        "projectId",
+        fields={"id": "id", "text": "text", "parent_id": "parentId", "completed": "completed"},
+        parent="project_id",
+    ),
+    Entity(
+        "blocks",
+        parse_columns("project_id:string id:string text:string completed:bool position:int"),
+        "listBlocks",
+        "project",
+        "projectId",
+        fields={"id": "id", "text": "text", "completed": "completed"},
+        parent="project_id",
+        ordered=True,
+    ),
+    Entity(
+        "fields",
+        parse_columns(
+            "project_id:string id:string type:string display_name:string definition:string"
+        ),
+        "listFields",
+        "project",
+        "projectId",
+        fields={
+            "id": "id",
+            "type": ("data", "type"),
+            "display_name": _display_name,
+            "definition": "data",
+        },
+        parent="project_id",
+    ),
+    Entity(
+        "members",
+        parse_columns("project_id:string handle:string display_name:string"),
+        "listProjectMembers",
+        "project",
+        "projectId",
+        key="handle",
+        fields={"handle": "handle", "display_name": "displayName"},
+        parent="project_id",
+    ),
+    Entity(
+        "agents",
+        parse_columns(
+            "space_id:string folder_id:string id:string name:string "
+            "description:string tools:string n_tools:int"
+        ),
+        "listAgents",
+        "folder",
+        "spaceId",
+        fields={
+            "id": "id",
+            "name": "name",
+            "description": "description",
+            "tools": "tools",
+            "n_tools": _n_tools,
+        },
+        parent="folder_id",
+    ),
+    Entity(
+        "conversations",
+        parse_columns(
+            "agent_id:string id:string space_agent_id:string status:string title:string "
+            "llm_type:string llm_name:string ended_at:timestamp data:string transcript:string"
+        ),
+        "listConversations",
+        "agent",
+        "agentId",
+        fields={
+            "id": "id",
+            "space_agent_id": "space_agent_id",
+            "status": "status",
+            "title": "title",
+            "llm_type": ("data", "llm", "type"),
+            "llm_name": ("data", "llm", "name"),
+            "ended_at": ("data", "endedAt"),
+            "data": "data",
+        },
+        parent="agent_id",
+    ),
+    Entity(
+        "media",
+        parse_columns("space_id:string folder_id:string id:string kind:string"),
+        "listMedia",
+        "folder",
+        "folderId",
+        fields={"id": "id", "kind": "kind"},
+        parent="folder_id",
+    ),
+    Entity(
+        "templates",
+        parse_columns("space_id:string folder_id:string id:string name:string"),
+        "listTemplates",
+        "folder",
+        "folderId",
+        fields={"id": "id", "name": "name"},
+        parent="folder_id",
+    ),
     # Derived frames: no list operation of their own.
-    Entity("messages", parse_columns("agent_id:string conversation_id:string turn:int "
-                                     "role:string text:string"),
-           scope="agent", key=None, parent="conversation_id"),
-    Entity("errors", parse_columns("resource:string id:string status:int error:string "
-                                   "message:string"), key=None),
-    Entity("prompt_history", parse_columns(
-        "time:timestamp space:string space_id:string agent:string agent_id:string "
-        "prompt:string reply:string latency_s:float error:string"), key=None),
-    Entity("snapshots", parse_columns(
-        "snapshot:string snapshot_time:timestamp spaces:int tasks:int errors:int "
-        "api_host:string version:string"), key="snapshot"),
-    Entity("completion_history", parse_columns(
-        "snapshot:timestamp space_id:string project_id:string project_name:string tasks:int "
-        "completed:int share_completed:float"), key=None),
-    Entity("task_changes", parse_columns(
-        "project_id:string task_id:string change:string text_before:string text_after:string "
-        "parent_before:string parent_after:string completed_before:bool "
-        "completed_after:bool"), key=None),
+    Entity(
+        "messages",
+        parse_columns("agent_id:string conversation_id:string turn:int role:string text:string"),
+        scope="agent",
+        key=None,
+        parent="conversation_id",
+    ),
+    Entity(
+        "errors",
+        parse_columns("resource:string id:string status:int error:string message:string"),
+        key=None,
+    ),
+    Entity(
+        "prompt_history",
+        parse_columns(
+            "time:timestamp space:string space_id:string agent:string agent_id:string "
+            "prompt:string reply:string latency_s:float error:string"
+        ),
+        key=None,
+    ),
+    Entity(
+        "snapshots",
+        parse_columns(
+            "snapshot:string snapshot_time:timestamp spaces:int tasks:int errors:int "
+            "api_host:string version:string"
+        ),
+        key="snapshot",
+    ),
+    Entity(
+        "completion_history",
+        parse_columns(
+            "snapshot:timestamp space_id:string project_id:string project_name:string tasks:int "
+            "completed:int share_completed:float"
+        ),
+        key=None,
+    ),
+    Entity(
+        "task_changes",
+        parse_columns(
+            "project_id:string task_id:string change:string text_before:string text_after:string "
+            "parent_before:string parent_after:string completed_before:bool "
+            "completed_after:bool"
+        ),
+        key=None,
+    ),
 )
 
 #: Every frame by name. The one meaning of "ENTITIES" in the package.
@@ -264,8 +379,10 @@ def to_columns(
             array, changed = _column(values, kinds[column], column in ent.id_columns)
         except (_Malformed, RecursionError) as exc:
             raise InvalidResponseError(
-                f"{op}: a malformed value for {name}.{column}: "
-                f"{_why(exc)}", operation=op, status=200) from None
+                f"{op}: a malformed value for {name}.{column}: {_why(exc)}",
+                operation=op,
+                status=200,
+            ) from None
         out[column] = array
         replaced += changed
     return out, replaced
@@ -276,8 +393,9 @@ def texts(values: list[Any], *, operation: str) -> list[str | None]:
     try:
         out = _texts(values)
     except (_Malformed, RecursionError) as exc:
-        raise InvalidResponseError(f"{operation}: a malformed value: {_why(exc)}",
-                                   operation=operation, status=200) from None
+        raise InvalidResponseError(
+            f"{operation}: a malformed value: {_why(exc)}", operation=operation, status=200
+        ) from None
     return _replace_surrogates(out)[0]
 
 
@@ -312,8 +430,7 @@ def _column(values: list[Any], kind: str, is_id: bool) -> tuple[pa.Array, int]:
         return pa.array(values, type=arrow_type(kind)), changed
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
         bad = next((v for v in values if v is not None and not _fits(v, kind)), None)
-        raise _Malformed(f"expected {kind}, got {type(bad).__name__} {_excerpt(bad)}") \
-            from exc
+        raise _Malformed(f"expected {kind}, got {type(bad).__name__} {_excerpt(bad)}") from exc
 
 
 def _fits(value: Any, kind: str) -> bool:
@@ -356,12 +473,15 @@ def _ids(values: list[Any]) -> list[Any]:
             out.append(str(v))
             numbers.add(out[-1])
         else:
-            raise _Malformed(f"an id must be a string or an integer, got "
-                             f"{type(v).__name__} {_excerpt(v)}")
+            raise _Malformed(
+                f"an id must be a string or an integer, got {type(v).__name__} {_excerpt(v)}"
+            )
     clash = numbers & {v for v in values if isinstance(v, str)}
     if clash:
-        raise _Malformed(f"the ids {min(clash)} and {min(clash)!r} are distinct on the "
-                         "server but would be the same text here")
+        raise _Malformed(
+            f"the ids {min(clash)} and {min(clash)!r} are distinct on the "
+            "server but would be the same text here"
+        )
     return out
 
 

@@ -21,11 +21,18 @@ Kind = Literal["project", "space", "agent", "folder", "conversation", "media"]
 # uses /d/ (document) and /p/ for projects, /spaces/ and /s/ for spaces
 # (workspaces), /a/ and /agents/ for agents, /folders/ and /f/ for folders.
 _SEGMENTS: dict[str, Kind] = {
-    "d": "project", "p": "project", "projects": "project",
-    "spaces": "space", "s": "space", "workspaces": "space",
-    "a": "agent", "agents": "agent",
-    "folders": "folder", "f": "folder",
-    "conversations": "conversation", "media": "media",
+    "d": "project",
+    "p": "project",
+    "projects": "project",
+    "spaces": "space",
+    "s": "space",
+    "workspaces": "space",
+    "a": "agent",
+    "agents": "agent",
+    "folders": "folder",
+    "f": "folder",
+    "conversations": "conversation",
+    "media": "media",
 }
 _ID = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -75,8 +82,10 @@ def parse_id(value: Any, kind: Kind, *, name: str | None = None) -> str:
     """
     label = name or f"{kind}_id"
     if not isinstance(value, str):
-        raise ValueError(f"{label} must be a string id or a Taskade link, got "
-                         f"{type(value).__name__} {_show(value)}")
+        raise ValueError(
+            f"{label} must be a string id or a Taskade link, got "
+            f"{type(value).__name__} {_show(value)}"
+        )
     parsed = parse_link(value)
     if parsed is None:
         what = "an empty string" if not value.strip() else _show(value)
@@ -84,8 +93,9 @@ def parse_id(value: Any, kind: Kind, *, name: str | None = None) -> str:
     found, ident = parsed
     if found is not None and found != kind:
         article = "an" if found[0] in "aeiou" else "a"
-        raise ValueError(f"{label}: got a link to {article} {found} ({_show(value)}), "
-                         f"not to a {kind}")
+        raise ValueError(
+            f"{label}: got a link to {article} {found} ({_show(value)}), not to a {kind}"
+        )
     return ident
 
 

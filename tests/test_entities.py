@@ -47,10 +47,11 @@ def test_every_listed_entity_has_a_loader_and_every_space_frame_is_loaded_and_ex
     public = {n for n in dir(tf) if n.startswith("load_")}
     for name in entities.LISTED:
         assert f"load_{name}" in public, name
-    assert export.ENTITIES == entities.exported()
+    assert entities.exported() == export.ENTITIES
     assert entities.space_frames()[-1] == "errors"
     assert set(entities.space_frames()) == {
-        n for n, e in ENTITIES.items() if e.operation and e.scope != "none"} | {"errors"}
+        n for n, e in ENTITIES.items() if e.operation and e.scope != "none"
+    } | {"errors"}
     # One meaning of ENTITIES: no other module declares its own.
     assert getattr(space, "ENTITIES", ENTITIES) is ENTITIES
     assert not hasattr(schemas, "ENTITIES")
@@ -59,7 +60,7 @@ def test_every_listed_entity_has_a_loader_and_every_space_frame_is_loaded_and_ex
 def test_the_dtypes_of_trees_and_histories_come_from_the_table():
     from taskade_frames import trees
 
-    assert trees.TREE_DTYPES == schemas.column_dtypes(entities.TREE_COLUMNS)
+    assert schemas.column_dtypes(entities.TREE_COLUMNS) == trees.TREE_DTYPES
     assert trees.STRING is schemas.STRING
     tasks = schemas.dtypes("tasks")
     assert all(tasks[c] == d for c, d in trees.TREE_DTYPES.items())
@@ -80,14 +81,20 @@ def extra_rows(monkeypatch):
     return add
 
 
-def test_a_new_project_scoped_row_is_loaded_alone_and_by_load_space(client, emulator,
-                                                                     extra_rows):
+def test_a_new_project_scoped_row_is_loaded_alone_and_by_load_space(client, emulator, extra_rows):
     # Custom fields again, under another name and with other columns: nothing
     # but this row tells the loaders and load_space about it.
-    extra_rows(Entity(
-        "field_kinds", schemas.parse_columns("project_id:string id:string kind:string"),
-        "listFields", "project", "projectId", fields={"id": "id", "kind": ("data", "type")},
-        parent="project_id"))
+    extra_rows(
+        Entity(
+            "field_kinds",
+            schemas.parse_columns("project_id:string id:string kind:string"),
+            "listFields",
+            "project",
+            "projectId",
+            fields={"id": "id", "kind": ("data", "type")},
+            parent="project_id",
+        )
+    )
     ws = emulator.workspace
     pid = next(p.id for p in ws.projects.values() if p.fields)
 
@@ -103,11 +110,17 @@ def test_a_new_project_scoped_row_is_loaded_alone_and_by_load_space(client, emul
 
 
 def test_a_new_folder_scoped_row_is_listed_in_every_folder(client, emulator, extra_rows):
-    extra_rows(Entity(
-        "template_names", schemas.parse_columns(
-            "space_id:string folder_id:string id:string title:string"),
-        "listTemplates", "folder", "folderId", fields={"id": "id", "title": "name"},
-        parent="folder_id"))
+    extra_rows(
+        Entity(
+            "template_names",
+            schemas.parse_columns("space_id:string folder_id:string id:string title:string"),
+            "listTemplates",
+            "folder",
+            "folderId",
+            fields={"id": "id", "title": "name"},
+            parent="folder_id",
+        )
+    )
     ws = emulator.workspace
     for sid in ws.spaces:
         df = loaders.load_scoped("template_names", sid, client)
@@ -119,21 +132,26 @@ def test_a_new_folder_scoped_row_is_listed_in_every_folder(client, emulator, ext
 
 
 def test_non_strings_in_string_columns_become_json_text_in_every_loader_path():
-    items = [{"id": "a", "text": {"b": [1, "ü"], "a": None}, "completed": True},
-             {"id": "b", "text": 5, "completed": None}]
+    items = [
+        {"id": "a", "text": {"b": [1, "ü"], "a": None}, "completed": True},
+        {"id": "b", "text": 5, "completed": None},
+    ]
     cols, _ = to_columns("tasks", items)
     assert cols["text"].to_pylist() == ['{"a": null, "b": [1, "ü"]}', "5"]
     cols, _ = to_columns("blocks", items)
     assert cols["text"].to_pylist() == ['{"a": null, "b": [1, "ü"]}', "5"]
 
 
-@pytest.mark.parametrize("ids,message", [
-    ([5, "5"], "distinct on the server"),
-    ([1, True], "must be a string or an integer"),
-    (["a", {"x": 1}], "must be a string or an integer"),
-    (["a", [1]], "must be a string or an integer"),
-    (["a", 1.5], "must be a string or an integer"),
-])
+@pytest.mark.parametrize(
+    "ids,message",
+    [
+        ([5, "5"], "distinct on the server"),
+        ([1, True], "must be a string or an integer"),
+        (["a", {"x": 1}], "must be a string or an integer"),
+        (["a", [1]], "must be a string or an integer"),
+        (["a", 1.5], "must be a string or an integer"),
+    ],
+)
 def test_ids_that_would_merge_or_are_not_ids_are_typed_errors(ids, message):
     with pytest.raises(InvalidResponseError, match=message):
         to_columns("tasks", [{"id": i} for i in ids])
@@ -145,23 +163,29 @@ def test_integer_ids_keep_their_text():
     assert cols["parent_id"].to_pylist() == [None, "5"]
 
 
-@pytest.mark.parametrize("item,column", [
-    ({"id": "f", "data": "a string"}, "type"),
-    ({"id": "f", "data": ["a", "list"]}, "type"),
-])
+@pytest.mark.parametrize(
+    "item,column",
+    [
+        ({"id": "f", "data": "a string"}, "type"),
+        ({"id": "f", "data": ["a", "list"]}, "type"),
+    ],
+)
 def test_a_field_whose_data_is_not_an_object_is_a_typed_error(item, column):
     with pytest.raises(InvalidResponseError, match=f"fields.{column}"):
         to_columns("fields", [item])
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"llm": "gpt"}, "data.llm"),
-    ({"endedAt": 10**20}, "outside the years"),
-    ({"endedAt": -(10**15)}, "outside the years"),
-    ({"endedAt": float("inf")}, "epoch time"),
-    ({"endedAt": "yesterday"}, "epoch time"),
-    ({"endedAt": True}, "epoch time"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"llm": "gpt"}, "data.llm"),
+        ({"endedAt": 10**20}, "outside the years"),
+        ({"endedAt": -(10**15)}, "outside the years"),
+        ({"endedAt": float("inf")}, "epoch time"),
+        ({"endedAt": "yesterday"}, "epoch time"),
+        ({"endedAt": True}, "epoch time"),
+    ],
+)
 def test_malformed_conversations_are_typed_errors(data, message):
     with pytest.raises(InvalidResponseError, match=message):
         to_columns("conversations", [{"id": "c", "data": data}])
@@ -178,17 +202,26 @@ def test_deeply_nested_values_are_a_typed_error_not_a_recursion_error():
 
 
 def test_epoch_seconds_and_milliseconds_are_the_same_instant():
-    cols, _ = to_columns("conversations", [{"id": "a", "data": {"endedAt": 1_700_000_000}},
-                                           {"id": "b", "data": {"endedAt": 1_700_000_000_000}}])
+    cols, _ = to_columns(
+        "conversations",
+        [
+            {"id": "a", "data": {"endedAt": 1_700_000_000}},
+            {"id": "b", "data": {"endedAt": 1_700_000_000_000}},
+        ],
+    )
     first, second = cols["ended_at"].to_pylist()
     assert first == second == pd.Timestamp(1_700_000_000, unit="s", tz="UTC")
 
 
 JSONISH = st.recursive(
-    st.none() | st.booleans() | st.integers(-(2**70), 2**70) | st.text(max_size=5)
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**70), 2**70)
+    | st.text(max_size=5)
     | st.floats(allow_nan=False, allow_infinity=False),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner,
-                                                                 max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 

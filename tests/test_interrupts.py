@@ -40,7 +40,11 @@ def _interrupt(emulator, what: str, ident: str, operation: str) -> tuple[float, 
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     proc = subprocess.Popen(
         [sys.executable, "-c", SCRIPT, emulator.base_url, FAKE_TOKEN, what, ident],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     try:
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "ready"
@@ -66,11 +70,11 @@ def test_sigint_stops_the_work_within_seconds_during_retry_waits(emulator, what)
         ident = next(iter(ws.spaces))
         operation = "listTasks"
     else:
-        ident = max(ws.agents, key=lambda a: sum(c.agent_id == a
-                                                   for c in ws.conversations.values()))
+        ident = max(
+            ws.agents, key=lambda a: sum(c.agent_id == a for c in ws.conversations.values())
+        )
         operation = "getConversation"
-    emulator.faults.push("status", count=100_000, operation=operation, status=429,
-                         retry_after="3")
+    emulator.faults.push("status", count=100_000, operation=operation, status=429, retry_after="3")
 
     took, output = _interrupt(emulator, what, ident, operation)
 

@@ -59,20 +59,20 @@ def assert_schema(df: pd.DataFrame, entity: str) -> None:
     assert dict(df.dtypes) == schemas.dtypes(entity), entity
 
 
-def test_every_loader_has_its_declared_columns_and_dtypes(client, ids):
+def test_every_loader_has_its_declared_columns_and_dtypes(profile_client, ids):
     for entity, load in loaders_for(ids):
-        df = load(client)
+        df = load(profile_client)
         assert len(df) > 0, f"sample workspace has no {entity} here"
         assert_schema(df, entity)
-        assert df.attrs["api_host"] == client.host
+        assert df.attrs["api_host"] == profile_client.host
         assert FAKE_TOKEN not in repr(df.attrs)
 
 
-def test_every_loader_is_complete_with_pages_capped_at_3(client, emulator, ids):
-    whole = {entity: load(client) for entity, load in loaders_for(ids)}
-    emulator.page_cap = 3
+def test_every_loader_is_complete_with_pages_capped_at_3(profile_client, profile_emulator, ids):
+    whole = {entity: load(profile_client) for entity, load in loaders_for(ids)}
+    profile_emulator.page_cap = 3
     for entity, load in loaders_for(ids):
-        capped = load(client)
+        capped = load(profile_client)
         pd.testing.assert_frame_equal(capped, whole[entity], obj=entity)
 
 
@@ -179,8 +179,8 @@ def test_unknown_project_is_not_found(client):
 
 
 class TestWholeSpace:
-    def test_loads_every_frame(self, client, ids):
-        space = tf.load_space(ids["space"], client, progress=False)
+    def test_loads_every_frame(self, profile_client, ids):
+        space = tf.load_space(ids["space"], profile_client, progress=False)
         assert set(space.tasks["project_id"]) <= set(ids["projects"])
         assert set(space.projects["id"]) == set(ids["projects"])
         for entity, df in space.frames().items():

@@ -15,7 +15,6 @@ from taskade_frames import InvalidResponseError, NotFoundError
 from taskade_frames.emulator._model import TaskTable
 
 
-
 @pytest.fixture
 def new_project(emulator):
     ws = emulator.workspace
@@ -37,15 +36,19 @@ def test_a_field_whose_data_is_not_an_object(client, emulator, data):
 
     space = tf.load_space(project.space_id, client, progress=False)
     assert space.errors[["resource", "id", "error"]].values.tolist() == [
-        ["project:fields", project.id, "InvalidResponseError"]]
+        ["project:fields", project.id, "InvalidResponseError"]
+    ]
     assert project.id in set(space.tasks["project_id"])  # the rest of the project loaded
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"llm": "gpt-4o"}, "data.llm"),
-    ({"llm": {"type": "openai"}, "endedAt": 10**20}, "outside the years"),
-    ({"endedAt": "2026-01-01"}, "epoch time"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"llm": "gpt-4o"}, "data.llm"),
+        ({"llm": {"type": "openai"}, "endedAt": 10**20}, "outside the years"),
+        ({"endedAt": "2026-01-01"}, "epoch time"),
+    ],
+)
 def test_a_malformed_conversation(client, emulator, data, message):
     ws = emulator.workspace
     convo = next(iter(ws.conversations.values()))
@@ -57,7 +60,8 @@ def test_a_malformed_conversation(client, emulator, data, message):
     space_id = ws.agents[convo.agent_id].space_id
     space = tf.load_space(space_id, client, progress=False)
     assert space.errors[["resource", "id"]].values.tolist() == [
-        ["agent:conversations", convo.agent_id]]
+        ["agent:conversations", convo.agent_id]
+    ]
 
 
 @pytest.fixture
@@ -69,28 +73,34 @@ def tampered_tasks(monkeypatch):
     original = TaskTable.records
 
     def records(self, start=0, stop=None):
-        return [edits[r["id"]](dict(r)) if r["id"] in edits else r
-                for r in original(self, start, stop)]
+        return [
+            edits[r["id"]](dict(r)) if r["id"] in edits else r for r in original(self, start, stop)
+        ]
 
     monkeypatch.setattr(TaskTable, "records", records)
-    monkeypatch.setattr(TaskTable, "encode",
-                        lambda self, start=0, stop=None: json.dumps(records(self, start, stop)))
+    monkeypatch.setattr(
+        TaskTable, "encode", lambda self, start=0, stop=None: json.dumps(records(self, start, stop))
+    )
     return edits
 
 
 UNHASHABLE = pytest.mark.xfail(
-    strict=True, raises=TypeError,
-    reason="the pager's de-duplication hashes the raw id (being rewritten with JSON-text keys)")
+    strict=True,
+    raises=TypeError,
+    reason="the pager's de-duplication hashes the raw id (being rewritten with JSON-text keys)",
+)
 
 
-@pytest.mark.parametrize("bad_id,message", [
-    pytest.param({"a": 1}, "id", marks=UNHASHABLE),
-    pytest.param([1, 2], "id", marks=UNHASHABLE),
-    (True, "must be a string or an integer"),
-    (1.5, "must be a string or an integer"),
-])
-def test_an_id_that_is_not_an_id(client, emulator, new_project, tampered_tasks, bad_id,
-                                 message):
+@pytest.mark.parametrize(
+    "bad_id,message",
+    [
+        pytest.param({"a": 1}, "id", marks=UNHASHABLE),
+        pytest.param([1, 2], "id", marks=UNHASHABLE),
+        (True, "must be a string or an integer"),
+        (1.5, "must be a string or an integer"),
+    ],
+)
+def test_an_id_that_is_not_an_id(client, emulator, new_project, tampered_tasks, bad_id, message):
     task = emulator.workspace.add_task(new_project, "odd id")
     tampered_tasks[task] = lambda r: dict(r, id=bad_id)
 

@@ -20,10 +20,13 @@ from taskade_frames.emulator._model import Workspace
 
 from .conftest import FAKE_TOKEN
 
-SCOPED = {"projects": "projects", "agents": "agents", "media": "media",
-          "templates": "templates"}
-LOAD = {"projects": tf.load_projects, "agents": tf.load_agents, "media": tf.load_media,
-        "templates": tf.load_templates}
+SCOPED = {"projects": "projects", "agents": "agents", "media": "media", "templates": "templates"}
+LOAD = {
+    "projects": tf.load_projects,
+    "agents": tf.load_agents,
+    "media": tf.load_media,
+    "templates": tf.load_templates,
+}
 
 
 def truth(ws: Workspace, entity: str, space_id: str) -> dict[str, str]:
@@ -75,10 +78,16 @@ def test_a_refused_folder_listing_is_noted_never_an_error(profile_client, profil
 @pytest.mark.parametrize("entity", sorted(SCOPED))
 def test_one_folder_can_be_listed_alone(profile_client, profile_emulator, entity):
     ws = profile_emulator.workspace
-    sid = next(s for s in ws.spaces if any(
-        o.folder_id for o in getattr(ws, SCOPED[entity]).values() if o.space_id == s))
-    fid = next(o.folder_id for o in getattr(ws, SCOPED[entity]).values()
-               if o.space_id == sid and o.folder_id)
+    sid = next(
+        s
+        for s in ws.spaces
+        if any(o.folder_id for o in getattr(ws, SCOPED[entity]).values() if o.space_id == s)
+    )
+    fid = next(
+        o.folder_id
+        for o in getattr(ws, SCOPED[entity]).values()
+        if o.space_id == sid and o.folder_id
+    )
     if space_wide_only(profile_emulator):
         # Such a server cannot list one folder: say so rather than return the space.
         with pytest.raises((NotFoundError, tf.BadRequestError)):
@@ -91,28 +100,34 @@ def test_one_folder_can_be_listed_alone(profile_client, profile_emulator, entity
 
 def _sorted(df: pd.DataFrame, key: str = "id") -> pd.DataFrame:
     cols = [c for c in df.columns if c != "folder_id"]
-    return df[cols].sort_values([c for c in (key, "project_id", "agent_id", "handle")
-                                 if c in df.columns]).reset_index(drop=True)
+    return (
+        df[cols]
+        .sort_values([c for c in (key, "project_id", "agent_id", "handle") if c in df.columns])
+        .reset_index(drop=True)
+    )
 
 
 @pytest.fixture(scope="module")
 def reference():
     """load_space of every sample space against the default emulator, once."""
-    with Emulator(token=FAKE_TOKEN) as emu, \
-            tf.TaskadeClient(FAKE_TOKEN, base_url=emu.base_url) as client:
-        return {sid: tf.load_space(sid, client, progress=False)
-                for sid in emu.workspace.spaces}
+    with (
+        Emulator(token=FAKE_TOKEN) as emu,
+        tf.TaskadeClient(FAKE_TOKEN, base_url=emu.base_url) as client,
+    ):
+        return {sid: tf.load_space(sid, client, progress=False) for sid in emu.workspace.spaces}
 
 
-def test_load_space_gives_the_same_frames_under_every_profile(profile_client, profile_emulator,
-                                                             reference):
+def test_load_space_gives_the_same_frames_under_every_profile(
+    profile_client, profile_emulator, reference
+):
     for sid, expected in reference.items():
         got = tf.load_space(sid, profile_client, progress=False)
         assert len(got.errors) == 0, got.errors.to_dict("records")
         for name, frame in expected.frames().items():
             key = "handle" if name == "members" else "id"
             pd.testing.assert_frame_equal(
-                _sorted(got.frames()[name], key), _sorted(frame, key), obj=name)
+                _sorted(got.frames()[name], key), _sorted(frame, key), obj=name
+            )
         truth_projects = truth(profile_emulator.workspace, "projects", sid)
         assert set(got.projects["id"]) == set(truth_projects)
 
