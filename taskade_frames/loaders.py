@@ -19,8 +19,9 @@ import pandas as pd
 
 from . import entities, schemas
 from .client import ListingReport, TaskadeClient, default_client
-from .errors import BadRequestError, InvalidResponseError, NotFoundError
+from .errors import BadRequestError, InvalidResponseError, ListingChangedError, NotFoundError
 from .ids import parse_id
+from .paging import MAX_RELISTS, Pager
 from .trees import add_tree_columns
 
 __all__ = [
@@ -61,13 +62,16 @@ def _load(
     assert ent.operation is not None, name
     client = client or default_client()
     body = {ent.param: scope_id} if ent.param and scope_id is not None else {}
-    pager = client.paginate(ent.operation, **body)
-    chunks: dict[str, list[Any]] = {column: [] for column in ent.fields}
-    for page in pager.pages():
-        cols, replaced = entities.to_columns(name, page, operation=ent.operation)
-        pager.report.replaced_surrogates += replaced
-        for column, array in cols.items():
-            chunks[column].append(array)
+    for relists in range(MAX_RELISTS + 1):
+        pager = client.paginate(ent.operation, **body)
+        try:
+            chunks = _convert(name, pager)
+        except ListingChangedError:
+            if relists == MAX_RELISTS:
+                raise
+            continue  # it moved under the cursor while read: read it again, as fetch_all does
+        pager.report.relists = relists
+        break
     kinds = {c.name: c.kind for c in ent.columns}
     data: dict[str, Any] = {c: _concat_chunks(parts, kinds[c]) for c, parts in chunks.items()}
     n = len(next(iter(data.values()))) if data else 0
@@ -80,6 +84,18 @@ def _load(
         # The tree adds its columns with the declared dtypes; coerce only checks.
         df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
     return _provenance(df, client, ent.operation, parents or {}, [pager.report])
+
+
+def _convert(name: str, pager: Pager) -> dict[str, list[Any]]:
+    """Each page as Arrow columns (``entities.to_columns``), column by column."""
+    operation = pager.report.operation
+    chunks: dict[str, list[Any]] = {column: [] for column in entities.entity(name).fields}
+    for page in pager.pages():
+        cols, replaced = entities.to_columns(name, page, operation=operation)
+        pager.report.replaced_surrogates += replaced
+        for column, array in cols.items():
+            chunks[column].append(array)
+    return chunks
 
 
 def _concat_chunks(parts: list[Any], kind: str) -> Any:

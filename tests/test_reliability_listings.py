@@ -174,7 +174,7 @@ def test_a_moved_cursor_subtree_is_not_reported_complete(client, emulator, shape
     emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
 
     with pytest.raises(ListingChangedError, match="moved"):
-        load_tasks(pid, client)
+        list(client.paginate("listTasks", projectId=pid))
 
     emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=None)
     listing = client.fetch_all("listTasks", projectId=pid)  # reads it again
@@ -193,7 +193,22 @@ def test_a_subtree_moved_back_between_two_pages_is_not_reported_complete(
     emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
 
     with pytest.raises(ListingChangedError, match="moved"):
-        load_tasks(pid, client)
+        list(client.paginate("listTasks", projectId=pid))
+
+
+def test_load_tasks_reads_a_moved_listing_again_like_fetch_all(client, emulator, moving_project):
+    pid, first, moved = moving_project
+    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
+
+    df = load_tasks(pid, client)
+
+    now = emulator.workspace.tasks(pid)
+    assert list(zip(df["id"], df["parent_id"].astype(object).where(df["parent_id"].notna(),
+                                                                     None), strict=True)) == [
+        (t["id"], t.get("parentId")) for t in now
+    ]
+    report = df.attrs["reports"][0]
+    assert report["complete"] and report["relists"] == 1
 
 
 def test_fetch_all_reads_a_moved_listing_again_and_gets_all_of_it(
