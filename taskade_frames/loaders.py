@@ -19,6 +19,7 @@ import pandas as pd
 
 from . import entities, schemas
 from .client import ListingReport, TaskadeClient, default_client
+from .decoding import PageDecoder, TypedPage
 from .errors import BadRequestError, InvalidResponseError, ListingChangedError, NotFoundError
 from .ids import parse_id
 from .paging import MAX_RELISTS, Pager
@@ -62,8 +63,9 @@ def _load(
     assert ent.operation is not None, name
     client = client or default_client()
     body = {ent.param: scope_id} if ent.param and scope_id is not None else {}
+    decode = typed_decoder(name)
     for relists in range(MAX_RELISTS + 1):
-        pager = client.paginate(ent.operation, **body)
+        pager = client.paginate(ent.operation, decode=decode, **body)
         try:
             chunks = _convert(name, pager)
         except ListingChangedError:
@@ -87,15 +89,46 @@ def _load(
 
 
 def _convert(name: str, pager: Pager) -> dict[str, list[Any]]:
-    """Each page as Arrow columns (``entities.to_columns``), column by column."""
+    """Each page as Arrow columns, column by column.
+
+    A clean page arrives already decoded into columns (``TypedPage``); any
+    other goes through ``entities.to_columns``, which owns every rule for odd
+    data, so both give the same columns.
+    """
     operation = pager.report.operation
     chunks: dict[str, list[Any]] = {column: [] for column in entities.entity(name).fields}
     for page in pager.pages():
-        cols, replaced = entities.to_columns(name, page, operation=operation)
-        pager.report.replaced_surrogates += replaced
-        for column, array in cols.items():
-            chunks[column].append(array)
+        if isinstance(page, TypedPage):
+            cols = page.columns
+        else:
+            cols, replaced = entities.to_columns(name, page, operation=operation)
+            pager.report.replaced_surrogates += replaced
+        for column, parts in chunks.items():
+            parts.append(cols[column])
     return chunks
+
+
+_DECODERS: dict[str, tuple[entities.Entity, PageDecoder | None]] = {}
+
+
+def typed_decoder(name: str) -> PageDecoder | None:
+    """The typed page decoder of an entity whose fields are all plain API fields, else None.
+
+    Such pages decode straight into Arrow columns (``decoding``); entities with
+    nested or computed fields take the plain path.
+    """
+    ent = entities.entity(name)
+    cached = _DECODERS.get(name)
+    if cached is not None and cached[0] is ent:
+        return cached[1]
+    kinds = {c.name: c.kind for c in ent.columns}
+    plain = {col: (src, kinds[col]) for col, src in ent.fields.items() if isinstance(src, str)}
+    key = ent.fields.get(ent.key) if ent.key else None
+    typed = (len(plain) == len(ent.fields) and isinstance(key, str)
+             and all(kind in ("string", "bool", "int", "float") for _, kind in plain.values()))
+    decoder = PageDecoder(plain, key=key) if typed else None  # type: ignore[arg-type]
+    _DECODERS[name] = (ent, decoder)
+    return decoder
 
 
 def _concat_chunks(parts: list[Any], kind: str) -> Any:
