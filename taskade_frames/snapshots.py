@@ -26,6 +26,7 @@ import pandas as pd
 
 from . import schemas
 from . import space as space_mod
+from .entities import space_frames
 from .errors import redact
 from .export import ENTITIES, export_space, remove_leftovers
 from .space import SpaceFrames, completion_by_project, concat_frames
@@ -586,9 +587,9 @@ def load_space(
     for df in frames.values():
         df.attrs = {**df.attrs, "source": source}
     manifest_time = frames["tasks"].attrs["snapshot_time"]
-    fields: dict[str, Any] = {e: frames[e] for e in space_mod.ENTITIES}
-    return SpaceFrames(space_id=space_id, fetched_at=manifest_time,
-                       api_host=frames["tasks"].attrs["api_host"], **fields)
+    fields: dict[str, Any] = {e: frames[e] for e in space_frames()}
+    return SpaceFrames(space_id=space_id, data=fields, fetched_at=manifest_time,
+                       api_host=frames["tasks"].attrs["api_host"])
 
 
 def _fresh(store: Store, space_id: str, age: pd.Timedelta) -> str | None:

@@ -19,7 +19,8 @@ import pandas as pd
 
 from . import loaders, schemas
 from .client import TaskadeClient
-from .entities import ENTITIES, SPACE_FRAMES, space_frames
+from .entities import ENTITIES as TABLE
+from .entities import SPACE_FRAMES, space_frames
 from .errors import APIError, RateLimitError, TaskadeError
 from .ids import parse_id
 
@@ -166,7 +167,7 @@ def named(exc: APIError, what: str) -> APIError:
 
 def _scoped_jobs(space_id: str, folder_ids: list[str], client: TaskadeClient) -> list[_Job]:
     jobs = []
-    for name, ent in ENTITIES.items():
+    for name, ent in TABLE.items():
         if ent.scope != "folder" or not ent.operation:
             continue
         for fid in folder_ids:
@@ -181,7 +182,7 @@ def _child_jobs(parts: dict[str, list[pd.DataFrame]], client: TaskadeClient,
     """Listings under each project and each agent, from the entity table."""
     owners = {"project": _ids(parts["projects"]), "agent": _ids(parts["agents"])}
     jobs = []
-    for name, ent in ENTITIES.items():
+    for name, ent in TABLE.items():
         if ent.scope not in owners or not ent.operation:
             continue
         for owner in owners[ent.scope]:

@@ -64,8 +64,10 @@ def test_the_dtypes_of_trees_and_histories_come_from_the_table():
     assert trees.STRING is schemas.STRING
     tasks = schemas.dtypes("tasks")
     assert all(tasks[c] == d for c, d in trees.TREE_DTYPES.items())
-    assert list(schemas.dtypes("completion_history")) == list(export.HISTORY_COLUMNS)
-    assert list(schemas.dtypes("task_changes")) == list(export.DIFF_COLUMNS)
+    from taskade_frames import snapshots
+
+    assert list(schemas.dtypes("completion_history")) == list(snapshots.HISTORY_COLUMNS)
+    assert list(schemas.dtypes("task_changes")) == list(snapshots.DIFF_COLUMNS)
 
 
 # -- a new row is enough -------------------------------------------------------------------
