@@ -296,7 +296,7 @@ def _counting_client(args: argparse.Namespace, rate_limit: float | None):
 
 def fanout(args: argparse.Namespace) -> dict[str, Any]:
     """``load_space`` over a many-project space: seconds, CPU, requests by operation, 429s."""
-    from taskade_frames import load_space
+    from taskade_frames.space import load_space  # the live load: its own max_workers
 
     seconds = []
     cpu = []
