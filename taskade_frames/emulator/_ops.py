@@ -189,7 +189,7 @@ def _scoped(ctx: Context, scope_id: str, what: str, refusal: int) -> Callable[[A
         if ctx.scope == "space":
             if refusal == 404:
                 raise not_found(what)
-            raise ApiError(400, "invalid_request", f"{what} must be a space id")
+            raise EmulatorError(400, "invalid_request", f"{what} must be a space id")
         return lambda o: o.folder_id == scope_id
     raise not_found(what)
 
