@@ -444,9 +444,11 @@ class _FinalResponse(http.client.HTTPResponse):
     the answer, and the real one left on the connection.
     """
 
-    def _read_status(self) -> tuple[str, int, str]:  # type: ignore[misc]
+    def _read_status(self) -> tuple[str, int, str]:
         while True:
-            version, status, reason = super()._read_status()
+            # A private method of http.client (stable since Python 3.0): the one
+            # place that reads a status line, so the one place to skip 1xx.
+            version, status, reason = super()._read_status()  # type: ignore[misc]
             if not 100 <= status < 200 or status == 101:
                 return version, status, reason
             http.client.parse_headers(self.fp)
