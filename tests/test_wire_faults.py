@@ -361,3 +361,23 @@ def test_the_emulator_bound_beyond_loopback_warns_and_prints_a_usable_url(capsys
     url = next(line.split("base URL:")[1].strip() for line in out.splitlines()
                if "base URL:" in line)
     assert check_base_url(url) == url and url.startswith("http://127.0.0.1:")
+
+
+# -- statuses the emulator does not send (#11.2) ----------------------------------------------
+
+
+def unprocessable(conn: socket.socket, request: bytes) -> None:
+    body = json.dumps({"statusCode": 422, "error": "Unprocessable Entity",
+                       "message": ["limit must not be greater than 100"]}).encode()
+    conn.sendall(_head("422 Unprocessable Entity", {"Content-Type": "application/json",
+                                                    "Content-Length": str(len(body))}) + body)
+
+
+def test_a_422_is_a_bad_request_error_so_the_page_size_fallback_can_run():
+    from taskade_frames import BadRequestError
+
+    with RawServer(unprocessable) as server, client_for(server) as c, \
+            pytest.raises(BadRequestError) as info:
+        c.call("listTasks", projectId="p", limit=1000)
+    assert info.value.status == 422 and "greater than 100" in info.value.message
+    assert len(server.requests) == 1
