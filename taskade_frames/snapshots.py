@@ -29,7 +29,7 @@ from . import space as space_mod
 from .entities import space_frames
 from .errors import redact
 from .export import ENTITIES, export_space, remove_leftovers
-from .space import SpaceFrames, completion_by_project, concat_frames
+from .space import SpaceFrames, concat_frames
 from .storage import (
     MANIFESTS,
     PARTITION,
@@ -50,6 +50,7 @@ __all__ = [
     "DIFF_COLUMNS",
     "HISTORY_COLUMNS",
     "DamagedSnapshotWarning",
+    "completion_by_project",
     "completion_history",
     "diff_snapshots",
     "list_snapshots",
@@ -309,6 +310,23 @@ def read_export(
         frames[entity] = df
     return frames
 # -- snapshot analysis -----------------------------------------------------------
+
+
+def completion_by_project(tasks: pd.DataFrame, projects: pd.DataFrame) -> pd.DataFrame:
+    """One row per project: ``name``, ``tasks``, ``completed``, ``share_completed``."""
+    counts = (
+        tasks.groupby("project_id", observed=True)["completed"]
+        .agg(tasks="size", completed=lambda s: int(s.fillna(False).sum()))
+        .reset_index()
+    )
+    out = projects[["id", "name"]].rename(columns={"id": "project_id"})
+    out = out.merge(counts, on="project_id", how="left")
+    out["tasks"] = out["tasks"].fillna(0).astype("Int64")
+    out["completed"] = out["completed"].fillna(0).astype("Int64")
+    out["share_completed"] = (out["completed"] / out["tasks"].where(out["tasks"] > 0)).astype(
+        "Float64"
+    )
+    return out.sort_values(["tasks", "name"], ascending=[False, True], ignore_index=True)
 
 
 def _unreliable(errors: pd.DataFrame) -> tuple[set[str], set[str]]:

@@ -53,28 +53,15 @@ class SpaceFrames:
 
     def completion(self) -> pd.DataFrame:
         """Tasks, completed and share completed per project, largest first."""
+        # Completion is analysis, which lives with the snapshots; imported on use
+        # because snapshots builds on this module.
+        from .snapshots import completion_by_project
+
         return completion_by_project(self.tasks, self.projects)
 
     def __repr__(self) -> str:
         sizes = ", ".join(f"{n}={len(f)}" for n, f in self.frames().items())
         return f"SpaceFrames(space_id={self.space_id!r}, {sizes})"
-
-
-def completion_by_project(tasks: pd.DataFrame, projects: pd.DataFrame) -> pd.DataFrame:
-    """One row per project: ``name``, ``tasks``, ``completed``, ``share_completed``."""
-    counts = (
-        tasks.groupby("project_id", observed=True)["completed"]
-        .agg(tasks="size", completed=lambda s: int(s.fillna(False).sum()))
-        .reset_index()
-    )
-    out = projects[["id", "name"]].rename(columns={"id": "project_id"})
-    out = out.merge(counts, on="project_id", how="left")
-    out["tasks"] = out["tasks"].fillna(0).astype("Int64")
-    out["completed"] = out["completed"].fillna(0).astype("Int64")
-    out["share_completed"] = (out["completed"] / out["tasks"].where(out["tasks"] > 0)).astype(
-        "Float64"
-    )
-    return out.sort_values(["tasks", "name"], ascending=[False, True], ignore_index=True)
 
 
 @dataclass
