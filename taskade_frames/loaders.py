@@ -74,18 +74,25 @@ def _load(
             continue  # it moved under the cursor while read: read it again, as fetch_all does
         pager.report.relists = relists
         break
+    # The pager's de-duplication set holds every id as a Python string: let it go
+    # before the frame and its tree columns are built, the peak of a large load.
+    report = pager.report
+    del pager
     kinds = {c.name: c.kind for c in ent.columns}
-    data: dict[str, Any] = {c: _concat_chunks(parts, kinds[c]) for c, parts in chunks.items()}
+    data: dict[str, Any] = {}
+    for column in list(chunks):  # one column held twice at a time, not all of them
+        data[column] = _concat_chunks(chunks.pop(column), kinds[column])
     n = len(next(iter(data.values()))) if data else 0
     if ent.ordered:
         data["position"] = list(range(n))
     for column, value in (parents or {}).items():
         data[column] = [value] * n
     df = schemas.frame(name, data, given_only=tree)
+    del data
     if name == "tasks":
         # The tree adds its columns with the declared dtypes; coerce only checks.
         df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
-    return _provenance(df, client, ent.operation, parents or {}, [pager.report])
+    return _provenance(df, client, ent.operation, parents or {}, [report])
 
 
 def _convert(name: str, pager: Pager) -> dict[str, list[Any]]:

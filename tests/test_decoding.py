@@ -182,6 +182,7 @@ def test_concat_columns_joins_pages_and_types_an_empty_listing():
     ]
     kinds = {name: kind for name, (_, kind) in FIELDS.items()}
     joined = concat_columns(pages_, kinds)
+    assert pages_ == []  # consumed, so the chunks can go as soon as they are joined
     assert joined["id"].to_pylist() == ["a", "b"]
     assert joined["completed"].to_pylist() == [None, False]
     empty = concat_columns([], kinds)
