@@ -21,7 +21,7 @@ typed decoding plus Arrow conversion takes about half the time of
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from operator import attrgetter
 from typing import Any, overload
 
