@@ -247,11 +247,11 @@ def space_at_limit(
     tasks: int,
     latency: float,
     server_limit: int,
-    runs: Sequence[tuple[int | None, float]],
+    runs: Sequence[tuple[int | None, float | None]],
 ) -> list[dict[str, Any]]:
     """``load_space`` against an emulator with the API's latency and rate limit.
 
-    ``runs`` are ``(max_workers or None for load_space's default, client rate limit)``.
+    ``runs`` are ``(max_workers or None for load_space's default, client rate limit or None)``.
     """
     out = []
     with serve(
@@ -268,7 +268,7 @@ def space_at_limit(
         for workers, limit in runs:
             _log(
                 f"space at the limit: {projects} projects, {latency * 1000:.0f} ms, "
-                f"{server_limit}/s: workers {workers or 'default'}, client limit {limit:g}/s"
+                f"{server_limit}/s: workers {workers or 'default'}, client limit {limit or 'none'}"
             )
             args = ["--workers", str(workers)] if workers else []
             result = contend(
@@ -281,7 +281,7 @@ def space_at_limit(
                 "--space",
                 info["space_ids"][0],
                 "--rate-limit",
-                str(limit),
+                str(limit or 0),
                 "--repeat",
                 "1",
                 *args,
@@ -611,7 +611,7 @@ def targets(
         out.append(
             [
                 f"space at the API limit <= {MAX_SPACE_OVER_BOUND} x bound, no 429 "
-                f"({run['workers']} workers, client {run['client_rate_limit']:g}/s)",
+                f"({run['workers']} workers, client {_limit(run['client_rate_limit'])})",
                 f"{over:.2f} x, {run['rate_limited_total']} x 429",
                 _ok(over <= MAX_SPACE_OVER_BOUND and not run["rate_limited_total"]),
             ]
@@ -626,6 +626,10 @@ def targets(
             ]
         )
     return out
+
+
+def _limit(rate: float | None) -> str:
+    return "none" if not rate else f"{rate:g}/s"
 
 
 def _tree_targets(trees: dict[str, Any] | None) -> list[list[str]]:
@@ -749,7 +753,7 @@ def _space_section(space: list[dict[str, Any]]) -> list[str]:
     lines += _table(
         [
             "workers",
-            "client limit /s",
+            "client limit",
             "seconds",
             "requests",
             "bound s",
@@ -760,7 +764,7 @@ def _space_section(space: list[dict[str, Any]]) -> list[str]:
         [
             [
                 r["workers"],
-                f"{r['client_rate_limit']:g}",
+                _limit(r["client_rate_limit"]),
                 _s(min(r["seconds"])),
                 f"{r['requests_per_run']:.0f}",
                 _s(r["bound_seconds"]),
@@ -857,6 +861,14 @@ def _sizes(text: str) -> list[int]:
     return sizes
 
 
+def _space_run(text: str) -> tuple[int | None, float | None]:
+    workers, _, limit = text.strip().partition("@")
+    return (
+        None if workers == "default" else int(workers),
+        None if limit in ("", "none") else float(limit),
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -893,9 +905,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--space-rate", type=int, default=20, help="emulator requests per second (default 20)"
     )
     parser.add_argument(
-        "--space-workers",
-        default="default,4",
-        help="max_workers per run at the limit; 'default' is load_space's own (default,4)",
+        "--space-runs",
+        default="default@20,4@20",
+        help="runs at the limit, WORKERS@CLIENT_LIMIT each: WORKERS a number or 'default' "
+        "(load_space's own), CLIENT_LIMIT requests/s or 'none' (default,4 at 20/s)",
     )
     parser.add_argument("--export-repeat", type=int, help="export rounds, median taken (default 5)")
     parser.add_argument(
@@ -954,10 +967,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.fanout_tasks,
                 args.space_latency,
                 args.space_rate,
-                [
-                    (None if w.strip() == "default" else int(w), float(args.space_rate))
-                    for w in args.space_workers.split(",")
-                ],
+                [_space_run(run) for run in args.space_runs.split(",")],
             )
         )
         export = None if "export" in skip else parquet_export(env, export_n, export_repeat)

@@ -55,6 +55,8 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_row(tmp_path):
             "0.001",
             "--space-rate",
             "500",
+            "--space-runs",
+            "default@500,2@none",
             "--decode-tasks",
             "2000",
             "--export-repeat",
