@@ -375,14 +375,16 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
         "export_write": export_write,
     }
     times: dict[str, list[float]] = {name: [] for name in contenders}
+    cpu: dict[str, list[float]] = {name: [] for name in contenders}
     real_load_space = space_mod.load_space
     space_mod.load_space = lambda *a, **k: loaded  # the fetch is timed separately
     try:
         for i in range(args.repeat):  # interleaved, so that noise hits all three alike
             for name, fn in contenders.items():
-                t0 = time.perf_counter()
+                c0, t0 = _cpu_seconds(), time.perf_counter()
                 fn(i)
                 times[name].append(time.perf_counter() - t0)
+                cpu[name].append(_cpu_seconds() - c0)
     finally:
         space_mod.load_space = real_load_space
     median = {name: statistics.median(values) for name, values in times.items()}
@@ -398,6 +400,7 @@ def export(args: argparse.Namespace) -> dict[str, Any]:
         "from_pandas_write_table_seconds": median["from_pandas_write_table"],
         "export_write_seconds": median["export_write"],
         "times": times,
+        "cpu_times": cpu,
         "export_ratios": [
             e / w for e, w in zip(times["export_write"], times["write_table"], strict=True)
         ],
