@@ -60,6 +60,7 @@ __all__ = [
     "Transport",
     "check_base_url",
     "check_token",
+    "is_loopback_url",
     "parse_retry_after",
     "proxies_for",
     "retry_delay",
@@ -251,6 +252,15 @@ class Hooks:
 _AUTHORITY = re.compile(
     r"(?:[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?"
 )
+
+
+def is_loopback_url(url: str) -> bool:
+    """True when ``url`` names this machine (the emulator), by name or address.
+
+    >>> is_loopback_url("http://127.0.0.1:8765/api/v2"), is_loopback_url("https://taskade.com")
+    (True, False)
+    """
+    return _is_loopback(urlsplit(url).hostname or "")
 
 
 def _is_loopback(host: str) -> bool:

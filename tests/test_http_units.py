@@ -16,6 +16,7 @@ from taskade_frames._http import (
     parse_retry_after,
     retry_delay,
 )
+from taskade_frames.client import DEFAULT_RATE_LIMIT
 from taskade_frames.errors import (
     AuthenticationError,
     BadRequestError,
@@ -179,6 +180,24 @@ class TestClientConfig:
         c = taskade_frames.TaskadeClient("fake-token-for-tests-0000")
         assert "fake-token" not in repr(c) and "fake-token" not in str(c)
         assert "fake-token" not in repr(c._transport)
+        c.close()
+
+
+    @pytest.mark.parametrize(
+        ("base_url", "rate_limit", "expected"),
+        [
+            ("https://www.taskade.com/api/v2", "auto", DEFAULT_RATE_LIMIT),
+            ("http://127.0.0.1:9/api/v2", "auto", None),  # the emulator: no limit unless set
+            ("http://localhost:9/api/v2", "auto", None),
+            ("https://www.taskade.com/api/v2", None, None),  # None means no limit, explicitly
+            ("http://127.0.0.1:9/api/v2", 5, 5.0),
+        ],
+    )
+    def test_rate_limit_default_is_the_remote_apis_limit(self, base_url, rate_limit, expected):
+        c = taskade_frames.TaskadeClient(
+            "fake-token-for-tests-0000", base_url=base_url, rate_limit=rate_limit, trust_env=False
+        )
+        assert (c.limiter.rate if c.limiter else None) == expected
         c.close()
 
 
