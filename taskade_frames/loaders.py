@@ -331,7 +331,7 @@ def load_listing(name: str, scope_id: str, client: TaskadeClient | None = None) 
         raise ValueError(f"{name} is listed by folder: use load_scoped or list_in_folder")
     if ent.operation is None or ent.scope == "none":
         raise ValueError(f"{name} is not listed under an id")
-    scope_id = parse_id(scope_id, ent.scope)  # type: ignore[arg-type]
+    scope_id = parse_id(scope_id, ent.scope)
     parent = entities.SCOPE_PARAMS[ent.scope]
     return _load(name, client, scope_id, {parent: scope_id}, tree=name == "tasks")
 
