@@ -389,14 +389,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_listing_options(add("spaces", cmd_spaces, "list spaces"))
     p = add("projects", cmd_projects, "list projects of a space")
-    p.add_argument("--space", required=True, help="space id")
+    p.add_argument("--space", required=True, help="space id or link")
     _add_listing_options(p)
     p = add("tasks", cmd_tasks, "show the task tree of a project as an outline")
-    p.add_argument("--project", required=True, help="project id")
+    p.add_argument("--project", required=True, help="project id or link (taskade.com/d/...)")
     _add_listing_options(p)
     p = add("export", cmd_export, "write a parquet snapshot of one space or all spaces")
     which = p.add_mutually_exclusive_group(required=True)
-    which.add_argument("--space", help="space id")
+    which.add_argument("--space", help="space id or link")
     which.add_argument("--all", action="store_true", help="every space the token can see")
     p.add_argument("--out", required=True, help="folder or URI (s3://bucket/prefix, gs://, "
                    "abfs://, file://) of the parquet datasets; credentials come from the "
