@@ -13,7 +13,7 @@ from itertools import pairwise
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-__all__ = ["Kind", "parse_id", "parse_link", "require_id"]
+__all__ = ["Kind", "parse_id", "parse_link"]
 
 Kind = Literal["project", "space", "agent", "folder", "conversation", "media"]
 
@@ -97,19 +97,6 @@ def parse_id(value: Any, kind: Kind, *, name: str | None = None) -> str:
             f"{label}: got a link to {article} {found} ({_show(value)}), not to a {kind}"
         )
     return ident
-
-
-def require_id(name: str, value: Any) -> str:
-    """A non-empty id as given (no link parsing): for ids the API hands back.
-
-    >>> require_id("space_id", " ")
-    Traceback (most recent call last):
-    ...
-    ValueError: space_id must be a non-empty string id, got ' '
-    """
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"{name} must be a non-empty string id, got {_show(value)}")
-    return value
 
 
 def _show(value: Any) -> str:
