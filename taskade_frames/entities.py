@@ -289,7 +289,7 @@ _ROWS = (
         "snapshots",
         parse_columns(
             "snapshot:string snapshot_time:timestamp spaces:int tasks:int errors:int "
-            "api_host:string version:string"
+            "api_host:string version:string damaged:string"
         ),
         key="snapshot",
     ),

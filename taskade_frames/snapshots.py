@@ -60,14 +60,9 @@ __all__ = [
 ]
 
 CHANGES = ("added", "removed", "completed", "reopened", "text_changed", "moved")
-DIFF_COLUMNS = (
-    "project_id", "task_id", "change", "text_before", "text_after",
-    "parent_before", "parent_after", "completed_before", "completed_after",
-)
-HISTORY_COLUMNS = (
-    "snapshot", "space_id", "project_id", "project_name", "tasks", "completed",
-    "share_completed",
-)
+# Columns (and dtypes) of the diff and history frames: rows of the entity table.
+DIFF_COLUMNS = tuple(schemas.columns("task_changes"))
+HISTORY_COLUMNS = tuple(schemas.columns("completion_history"))
 
 Snapshot = str | datetime | date
 
@@ -212,7 +207,7 @@ def list_snapshots(out: Location) -> pd.DataFrame:
     entries = _catalog(open_store(out))
     found = [e.manifest or {} for e in entries]
     rows = [m.get("rows", {}) for m in found]
-    return pd.DataFrame({
+    return schemas.coerce(pd.DataFrame({
         "snapshot": pd.array([e.name for e in entries], dtype=schemas.STRING),
         "snapshot_time": pd.DatetimeIndex([e.time for e in entries], dtype="datetime64[us, UTC]"),
         "spaces": pd.array([len(m["spaces"]) if m else None for m in found], dtype="Int64"),
@@ -223,7 +218,7 @@ def list_snapshots(out: Location) -> pd.DataFrame:
         "api_host": pd.array([m.get("api_host") for m in found], dtype=schemas.STRING),
         "version": pd.array([m.get("version") for m in found], dtype=schemas.STRING),
         "damaged": pd.array([e.damage for e in entries], dtype=schemas.STRING),
-    })
+    }), "snapshots")
 
 
 # -- read-back -----------------------------------------------------------------
@@ -422,11 +417,7 @@ def diff_snapshots(
     diff = diff.sort_values(["project_id", "_pos", "id", "_rank"], ignore_index=True)
     diff = diff.rename(columns={"id": "task_id", "parent_id_before": "parent_before",
                                 "parent_id_after": "parent_after"})
-    string, boolean = schemas.STRING, pd.BooleanDtype()
-    types = {"project_id": string, "task_id": string, "change": string,
-             "text_before": string, "text_after": string, "parent_before": string,
-             "parent_after": string, "completed_before": boolean, "completed_after": boolean}
-    return diff[list(DIFF_COLUMNS)].astype(types)
+    return diff[list(DIFF_COLUMNS)].astype(schemas.dtypes("task_changes"))
 
 
 def completion_history(
@@ -456,10 +447,7 @@ def completion_history(
             parts += _history_of(store, entry, space_id)
         except ExportError as exc:  # a part unreadable: skip this snapshot, keep the rest
             warnings.warn(f"{exc}; skipped", DamagedSnapshotWarning, stacklevel=2)
-    types = {"snapshot": pd.DatetimeTZDtype("us", "UTC"), "space_id": schemas.STRING,
-             "project_id": schemas.STRING, "project_name": schemas.STRING,
-             "tasks": pd.Int64Dtype(), "completed": pd.Int64Dtype(),
-             "share_completed": pd.Float64Dtype()}
+    types = schemas.dtypes("completion_history")
     parts = [p for p in parts if len(p)]
     if not parts:
         return pd.DataFrame({c: pd.Series([], dtype=t) for c, t in types.items()})
