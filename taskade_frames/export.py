@@ -60,7 +60,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 __all__ = [
-    "ENTITIES",
+    "DATASETS",
     "ExportError",
     "ExportResult",
     "SnapshotExistsError",
@@ -70,7 +70,7 @@ __all__ = [
 ]
 
 # Every dataset of an export, in the order they are written and read.
-ENTITIES: tuple[str, ...] = EXPORTED
+DATASETS: tuple[str, ...] = EXPORTED
 
 META_PREFIX = "taskade_frames."
 MANIFEST_FORMAT = 2
@@ -212,7 +212,7 @@ def export_all(
 class _Run:
     """What an export gathers space by space before it commits."""
 
-    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ENTITIES, 0))
+    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DATASETS, 0))
     errors: list[pd.DataFrame] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     per_space: dict[str, Any] = field(default_factory=dict)
@@ -256,7 +256,7 @@ def _export(
             "snapshot": writer.name,
             "snapshot_time": writer.when.isoformat(),
             **meta,
-            "entities": list(ENTITIES),
+            "entities": list(DATASETS),
             "partitioning": ["snapshot", PARTITION],
             "spaces": run.per_space,
             "failed": run.failed,
@@ -284,8 +284,8 @@ def _export_one(writer: _Writer, run: _Run, spaces: pd.DataFrame, sid: Any,
         loaded = space_mod.load_space(sid, client, max_workers=max_workers, progress=progress)
         frames = {"spaces": spaces[_is(spaces["id"], sid)], **loaded.frames()}
         frames["errors"] = _redacted(frames["errors"])
-        counts = {e: len(frames[e]) for e in ENTITIES}
-        tables = {e: writer.table(e, sid, frames[e], counts, meta) for e in ENTITIES}
+        counts = {e: len(frames[e]) for e in DATASETS}
+        tables = {e: writer.table(e, sid, frames[e], counts, meta) for e in DATASETS}
     except ExportError:
         raise
     except SPACE_FAILURES as exc:
@@ -454,7 +454,7 @@ class _Writer:
             return name
         if not self.store.local:  # no lock: also avoid prefixes a running export writes
             taken |= {i.base_name.removeprefix("snapshot=")
-                      for i in self.store.listdir(ENTITIES[0])}
+                      for i in self.store.listdir(DATASETS[0])}
         base = self.when.strftime(NAME_FORMAT)
         name, n = base, 1
         while name in taken:
@@ -516,7 +516,7 @@ class _Writer:
         return Path(store.path(final)) if store.local else f"{store.display.rstrip('/')}/{final}"
 
     def _move_into_place(self) -> None:
-        for entity in ENTITIES:
+        for entity in DATASETS:
             src = f"{self.prefix}{entity}/snapshot={self.name}"
             if not self.store.exists(src):
                 continue
@@ -536,13 +536,13 @@ class _Writer:
                     _remove_empty(store, STAGING)
                 return
             if store.local:
-                for entity in ENTITIES:
+                for entity in DATASETS:
                     store.delete_dir(f"{entity}/snapshot={self.name}")
                     _remove_empty(store, entity)
                 store.delete_dir(self.prefix)
                 _remove_empty(store, STAGING)
             else:
-                for entity in ENTITIES:
+                for entity in DATASETS:
                     store.delete_dir(f"{entity}/snapshot={self.name}")
         self._remove_root()
 
@@ -565,7 +565,7 @@ def remove_leftovers(store: Store, older_than: float | None = None) -> list[str]
         removed.append(STAGING)
     committed = set(store.committed_names())
     now = time.time()
-    for entity in ENTITIES:
+    for entity in DATASETS:
         for info in store.listdir(entity):
             name = info.base_name.removeprefix("snapshot=")
             if not info.base_name.startswith("snapshot=") or not is_snapshot_name(name) \

@@ -28,7 +28,7 @@ from . import schemas
 from . import space as space_mod
 from .entities import space_frames
 from .errors import redact
-from .export import ENTITIES, export_space, remove_leftovers
+from .export import DATASETS, export_space, remove_leftovers
 from .space import SpaceFrames, concat_frames
 from .storage import (
     MANIFESTS,
@@ -280,7 +280,7 @@ def read_export(
             default every space of the snapshot, concatenated.
 
     Returns:
-        ``{entity: DataFrame}`` for every entity in :data:`~taskade_frames.export.ENTITIES`;
+        ``{entity: DataFrame}`` for every entity in :data:`~taskade_frames.export.DATASETS`;
         each frame's ``attrs`` name the snapshot. ``errors`` also lists spaces the
         export could not write (``resource="space"``).
 
@@ -295,7 +295,7 @@ def read_export(
     name = manifest["snapshot"]
     ids = [space_id] if space_id is not None else list(manifest["spaces"])
     frames = {}
-    for entity in ENTITIES:
+    for entity in DATASETS:
         parts = [_read_part(store, entity, name, sid) for sid in ids]
         if entity == "errors" and space_id is None:
             parts.append(_failed_spaces(manifest))
@@ -531,7 +531,7 @@ def prune_snapshots(
             removed.append(("snapshot", entry.name))
             if not dry_run:
                 store.delete_file(f"{MANIFESTS}/{entry.name}.json")  # uncommit first
-                for entity in ENTITIES:
+                for entity in DATASETS:
                     store.delete_dir(f"{entity}/snapshot={entry.name}")
         if not dry_run:
             older = None if store.local else stale.total_seconds()

@@ -47,7 +47,7 @@ def test_every_listed_entity_has_a_loader_and_every_space_frame_is_loaded_and_ex
     public = {n for n in dir(tf) if n.startswith("load_")}
     for name in entities.LISTED:
         assert f"load_{name}" in public, name
-    assert entities.exported() == export.ENTITIES
+    assert entities.exported() == export.DATASETS
     assert entities.space_frames()[-1] == "errors"
     assert set(entities.space_frames()) == {
         n for n, e in ENTITIES.items() if e.operation and e.scope != "none"
@@ -55,6 +55,7 @@ def test_every_listed_entity_has_a_loader_and_every_space_frame_is_loaded_and_ex
     # One meaning of ENTITIES: no other module declares its own.
     assert getattr(space, "ENTITIES", ENTITIES) is ENTITIES
     assert not hasattr(schemas, "ENTITIES")
+    assert not hasattr(export, "ENTITIES")
 
 
 def test_the_dtypes_of_trees_and_histories_come_from_the_table():

@@ -17,7 +17,7 @@ import pytest
 from taskade_frames import TaskadeClient, schemas, storage
 from taskade_frames.cli import main
 from taskade_frames.emulator._model import Space
-from taskade_frames.export import ENTITIES, ExportError, export_all, export_space
+from taskade_frames.export import DATASETS, ExportError, export_all, export_space
 from taskade_frames.loaders import load_spaces
 from taskade_frames.snapshots import (
     DamagedSnapshotWarning,
@@ -55,7 +55,7 @@ def test_round_trip_gives_the_loaders_frames_under_every_profile(profile_emulato
 
     frames = read_export(tmp_path)
 
-    for entity in ENTITIES:
+    for entity in DATASETS:
         if entity == "spaces":
             expected = load_spaces(profile_client)
         else:
@@ -346,7 +346,7 @@ def test_prune_keeps_the_newest_and_removes_leftovers(emulator, client, tmp_path
     assert "tasks/snapshot=2020-12-02T120000Z" in removed["name"].tolist()
     assert list_snapshots(tmp_path)["snapshot"].tolist() == ["2020-11-30T120000Z",
                                                             "2020-12-01T120000Z"]
-    for entity in ENTITIES:
+    for entity in DATASETS:
         assert not (tmp_path / entity / "snapshot=2020-11-29T120000Z").exists()
     # Everything is older than a day, but the newest snapshot always stays.
     prune_snapshots(tmp_path, older_than="1d")

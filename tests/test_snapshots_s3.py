@@ -20,7 +20,7 @@ import pandas as pd
 import pytest
 
 from taskade_frames import schemas
-from taskade_frames.export import ENTITIES, export_all, export_space
+from taskade_frames.export import DATASETS, export_all, export_space
 from taskade_frames.loaders import load_spaces
 from taskade_frames.snapshots import (
     diff_snapshots,
@@ -103,7 +103,7 @@ def test_export_to_s3_reads_back_as_the_loaders_frames(emulator, client, bucket)
 
     assert result.out == out
     frames = read_export(out)
-    for entity in ENTITIES:
+    for entity in DATASETS:
         if entity == "spaces":
             expected = load_spaces(client)
         else:
@@ -180,7 +180,7 @@ def test_a_process_killed_mid_export_to_s3_leaves_nothing_visible(emulator, clie
     assert partial, "the kill left parts of the unfinished snapshot"
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot]
     after = read_export(out)
-    for entity in ENTITIES:
+    for entity in DATASETS:
         pd.testing.assert_frame_equal(after[entity], before[entity], obj=entity)
 
     fresh = prune_snapshots(out)  # too young: a running export could be writing them
@@ -228,7 +228,7 @@ def test_no_object_holds_the_token_or_a_credential(emulator, client, bucket, s3_
     secrets = [FAKE_TOKEN, SECRET_KEY, ACCESS_KEY]
     pieces = {s[i:i + 9] for s in secrets for i in range(len(s) - 8)}
     found = objects(bucket)
-    assert len(found) > len(ENTITIES)
+    assert len(found) > len(DATASETS)
     for key, data in found.items():
         assert not [p for p in pieces if p.encode() in data], key
         assert b"endpoint_override" not in data and s3_endpoint.encode() not in data, key
