@@ -658,6 +658,11 @@ class Transport:
                 return fast
         return self._decode(operation, status, headers, content)
 
+    def get(self, path: str, operation: str) -> dict:
+        """One attempt: GET ``{base_url}{path}`` (the v1 reads), decoded like ``post``."""
+        status, headers, content = self._exchange("GET", f"{self.base_url}{path}", operation)
+        return self._decode(operation, status, headers, content)
+
     def _exchange(self, method: str, url: str, operation: str,
                   data: bytes | None = None) -> tuple[int, Any, bytes]:
         """One request under one deadline: (status, headers, decoded body)."""

@@ -45,6 +45,7 @@ __all__ = [
     "Pager",
     "TaskadeClient",
     "default_client",
+    "derive_v1_url",
     "read_environment",
 ]
 
@@ -56,6 +57,7 @@ DEFAULT_BASE_URL = "https://www.taskade.com/api/v2"
 DEFAULT_RATE_LIMIT = 20.0
 TOKEN_ENV_VARS = ("TASKADE_API_TOKEN", "TASKADE_TOKEN")
 URL_ENV_VAR = "TASKADE_API_URL"
+V1_URL_ENV_VAR = "TASKADE_API_V1_URL"
 CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 _NO_TOKEN = (
@@ -85,6 +87,7 @@ class Environment:
     base_url: str | None = None
     proxies: dict[str, str] = field(default_factory=dict)
     ca_bundle: str | None = None
+    v1_base_url: str | None = None
 
     def __repr__(self) -> str:
         token = "<hidden>" if self.token else None
@@ -95,6 +98,7 @@ def read_environment() -> Environment:
     """The token, base URL, proxy settings and CA bundle from the environment.
 
     ``TASKADE_API_TOKEN`` (then ``TASKADE_TOKEN``), ``TASKADE_API_URL``,
+    ``TASKADE_API_V1_URL``,
     ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``/``NO_PROXY`` and
     ``REQUESTS_CA_BUNDLE``/``CURL_CA_BUNDLE``/``SSL_CERT_FILE``. ``.netrc`` is
     deliberately not read: its Basic credentials would replace the bearer token.
@@ -104,7 +108,7 @@ def read_environment() -> Environment:
     ca_bundle = next((env[n] for n in CA_ENV_VARS if env.get(n)), None)
     return Environment(token=token, base_url=env.get(URL_ENV_VAR) or None,
                        proxies=dict(urllib.request.getproxies_environment()),
-                       ca_bundle=ca_bundle)
+                       ca_bundle=ca_bundle, v1_base_url=env.get(V1_URL_ENV_VAR) or None)
 
 
 class TaskadeClient:
@@ -130,7 +134,11 @@ class TaskadeClient:
         trust_env: read what is not given (token, base URL, proxies, CA bundle)
             from the environment; ``False`` reads nothing from it.
         transport: send requests through this object instead of HTTP (it needs
-            ``post(operation, body) -> envelope``, ``close()``, ``base_url``, ``host``).
+            ``post(operation, body) -> envelope``, ``close()``, ``base_url``, ``host``;
+            with ``get(path, operation) -> envelope`` it also serves ``get_v1``).
+        v1_base_url: where the v1 REST routes live (``get_v1``, task details);
+            default ``TASKADE_API_V1_URL``, then the base URL with its ``/api/v2``
+            ending replaced by ``/api/v1`` (same host, same token rules).
 
     Raises:
         ConfigurationError: no token, or a token or URL that cannot be used safely.
@@ -159,6 +167,7 @@ class TaskadeClient:
         allow_insecure_http: bool = False,
         trust_env: bool = True,
         transport: Any = None,
+        v1_base_url: str | None = None,
         _hooks: Hooks | None = None,
     ):
         _check_settings(timeout=timeout, page_size=page_size, max_pages=max_pages,
@@ -168,11 +177,17 @@ class TaskadeClient:
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
         self.max_pages = max_pages
+        v1_transport = None
         if transport is None:
-            transport = _http_transport(token, base_url, self.timeout, max_body,
-                                        allow_insecure_http, trust_env)
+            transport, v1_transport = _http_transports(token, base_url, self.timeout, max_body,
+                                                       allow_insecure_http, trust_env,
+                                                       v1_base_url)
+        elif callable(getattr(transport, "get", None)):
+            v1_transport = transport
         self._transport = transport
+        self._v1_transport = v1_transport
         self.base_url = transport.base_url
+        self.v1_base_url: str | None = getattr(v1_transport, "base_url", None)
         if rate_limit == "auto":
             rate_limit = None if is_loopback_url(self.base_url) else DEFAULT_RATE_LIMIT
         self.limiter = (RateLimiter(rate_limit, sleep=self._hooks.sleep)
@@ -205,6 +220,8 @@ class TaskadeClient:
 
     def close(self) -> None:
         self._transport.close()
+        if self._v1_transport is not None and self._v1_transport is not self._transport:
+            self._v1_transport.close()
 
     @property
     def host(self) -> str:
@@ -253,28 +270,36 @@ class TaskadeClient:
         ``decode`` is offered a 2xx body first (``decoding.PageDecoder``); when
         it returns None, the body is decoded and checked as always.
         """
+        if decode:
+            return self._retrying(op.name, op.write,
+                                  lambda: self._transport.post(op.name, body, decode=decode))
+        return self._retrying(op.name, op.write, lambda: self._transport.post(op.name, body))
+
+    def _retrying(self, name: str, write: bool, once: Callable[[], dict[str, Any]]
+                  ) -> dict[str, Any]:
+        """``once()`` retried as ``retry_delay`` decides, under the rate limit and this
+        thread's cancel scope: the one loop under ``send`` and ``get_v1``."""
         attempt = 0
         stop: threading.Event | None = getattr(self._scope, "stop", None)
         while True:
             if stop is not None and stop.is_set():
-                raise CancelledError(f"{op.name}: cancelled")
+                raise CancelledError(f"{name}: cancelled")
             if self.limiter is not None:
                 self.limiter.acquire()
             try:
-                payload = (self._transport.post(op.name, body, decode=decode) if decode
-                           else self._transport.post(op.name, body))
+                payload = once()
             except TaskadeError as exc:
                 self._count(exc)
                 attempt += 1
                 delay = retry_delay(
-                    exc, write=op.write, attempt=attempt, policy=self.retry,
+                    exc, write=write, attempt=attempt, policy=self.retry,
                     jitter=self._hooks.jitter,
                 )
                 if delay is None:
                     raise
                 with self._lock:
                     self._stats.retries += 1
-                log.info("%s failed (%s); retry %d in %.2fs", op.name, type(exc).__name__,
+                log.info("%s failed (%s); retry %d in %.2fs", name, type(exc).__name__,
                          attempt, delay)
                 if stop is not None and self._hooks.sleep is time.sleep:
                     stop.wait(delay)  # an interrupt ends the wait at once
@@ -302,6 +327,24 @@ class TaskadeClient:
     def current_stop(self) -> threading.Event | None:
         """The stop event of this thread's ``cancel_scope``, for work it hands to other threads."""
         return getattr(self._scope, "stop", None)
+
+    def get_v1(self, path: str, operation: str) -> dict[str, Any]:
+        """GET one v1 route (``path`` below the v1 base URL, segments already quoted).
+
+        Same token, retries (a GET is a read), rate limit, stats and typed errors
+        as ``send``; returns the whole envelope. ``operation`` names it in errors.
+
+        >>> client.get_v1("/projects/P/tasks/T/note", "taskNoteGet")  # doctest: +SKIP
+        {'ok': True, 'item': None}
+        """
+        transport = self._v1_transport
+        if transport is None:
+            raise ConfigurationError(
+                f"cannot derive a v1 URL from {self.base_url!r} (it does not end in /api/v2); "
+                f"pass v1_base_url=... or set {V1_URL_ENV_VAR}")
+        if not path.startswith("/"):
+            raise ValueError("a v1 path starts with '/'")
+        return self._retrying(operation, False, lambda: transport.get(path, operation))
 
     def _count(self, exc: TaskadeError | None) -> None:
         status = getattr(exc, "status", 200 if exc is None else "transport")
@@ -370,18 +413,41 @@ def default_client() -> TaskadeClient:
         return client
 
 
-def _http_transport(token: str | None, base_url: str | None, timeout: float, max_body: int,
-                    allow_insecure_http: bool, trust_env: bool) -> Transport:
-    """The HTTP transport, with what is not given taken from the environment if trusted."""
+def _http_transports(token: str | None, base_url: str | None, timeout: float, max_body: int,
+                     allow_insecure_http: bool, trust_env: bool, v1_base_url: str | None
+                     ) -> tuple[Transport, Transport | None]:
+    """The HTTP transports for v2 and for v1 (``None`` if no v1 URL can be derived), with
+    what is not given taken from the environment if trusted."""
     env = read_environment() if trust_env else Environment()
     token = token if token is not None else env.token
     if not token:
         raise ConfigurationError(_NO_TOKEN)
     url = base_url or env.base_url or DEFAULT_BASE_URL
-    proxies = proxies_for(check_base_url(url, allow_insecure_http=allow_insecure_http),
-                          env.proxies)
-    return Transport(url, token, timeout=timeout, max_body=max_body, proxies=proxies,
-                     verify=env.ca_bundle or True, allow_insecure_http=allow_insecure_http)
+    v1_url = v1_base_url or env.v1_base_url or derive_v1_url(url)
+    out = []
+    for where in (url, v1_url):
+        if where is None:
+            out.append(None)
+            continue
+        proxies = proxies_for(check_base_url(where, allow_insecure_http=allow_insecure_http),
+                              env.proxies)
+        out.append(Transport(where, token, timeout=timeout, max_body=max_body, proxies=proxies,
+                             verify=env.ca_bundle or True,
+                             allow_insecure_http=allow_insecure_http))
+    assert out[0] is not None
+    return out[0], out[1]
+
+
+def derive_v1_url(base_url: str) -> str | None:
+    """The v1 base URL on the same host as a v2 one, or ``None`` if it has no ``/api/v2``.
+
+    >>> derive_v1_url("https://www.taskade.com/api/v2")
+    'https://www.taskade.com/api/v1'
+    """
+    head, sep, tail = base_url.rstrip("/").rpartition("/api/v2")
+    if not sep or tail:
+        return None
+    return f"{head}/api/v1"
 
 
 def _check_settings(*, timeout: Any, page_size: Any, max_pages: Any, max_body: Any,
