@@ -67,6 +67,8 @@ _LAZY = {
     "prune_snapshots": "snapshots",
     "ExportError": "export",
     "ExportResult": "export",
+    "load_task_details": "details",
+    "TaskDetails": "details",
 }
 
 __all__ = [
@@ -89,6 +91,7 @@ __all__ = [
     "ResponseTooLargeError",
     "ServerError",
     "SpaceFrames",
+    "TaskDetails",
     "TaskNotFoundError",
     "TaskadeClient",
     "TaskadeError",
@@ -114,6 +117,7 @@ __all__ = [
     "load_projects",
     "load_space",
     "load_spaces",
+    "load_task_details",
     "load_tasks",
     "load_templates",
     "parse_markdown_outline",
@@ -125,6 +129,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .details import TaskDetails, load_task_details
     from .export import ExportError, ExportResult, export_all, export_space
     from .loaders import (
         load_agents,

@@ -277,6 +277,45 @@ _ROWS = (
         parse_columns("resource:string id:string status:int error:string message:string"),
         key=None,
     ),
+    # v1 task details (``taskade_frames.details``): one GET per task and part, not a
+    # listing, so no operation; keyed by (project_id, task_id), exported when asked.
+    Entity(
+        "task_assignees",
+        parse_columns("project_id:string task_id:string position:int handle:string "
+                      "display_name:string"),
+        scope="project",
+        key=None,
+        parent="task_id",
+    ),
+    Entity(
+        "task_dates",
+        parse_columns(
+            "project_id:string task_id:string start_date:date start_time:string "
+            "start_timezone:string start_utc:timestamp end_date:date end_time:string "
+            "end_timezone:string end_utc:timestamp end_period:string date_json:string"
+        ),
+        scope="project",
+        key=None,
+        parent="task_id",
+    ),
+    Entity(
+        "task_notes",
+        parse_columns("project_id:string task_id:string type:string value:string"),
+        scope="project",
+        key=None,
+        parent="task_id",
+    ),
+    Entity(
+        "task_field_values",
+        parse_columns(
+            "project_id:string task_id:string field_id:string field_type:string "
+            "value_json:string value_text:string value_number:float value_bool:bool "
+            "value_date:date value_timestamp:timestamp"
+        ),
+        scope="project",
+        key=None,
+        parent="task_id",
+    ),
     Entity(
         "prompt_history",
         parse_columns(

@@ -35,16 +35,32 @@ __all__ = [
     "parse_columns",
 ]
 
-Kind = Literal["string", "bool", "int", "float", "timestamp"]
+Kind = Literal["string", "bool", "int", "float", "timestamp", "date"]
+KINDS: tuple[str, ...] = ("string", "bool", "int", "float", "timestamp", "date")
 
 STRING = pd.StringDtype("pyarrow")
-_PANDAS: dict[str, Any] = {
+
+
+class _Dtypes(dict):
+    """Dtypes by kind; ``date`` (Arrow date32) is made on first use, so that
+    ``import taskade_frames`` does not import pyarrow."""
+
+    def __missing__(self, kind: str) -> Any:
+        if kind != "date":
+            raise KeyError(kind)
+        import pyarrow as pa
+
+        self[kind] = pd.ArrowDtype(pa.date32())
+        return self[kind]
+
+
+_PANDAS: dict[str, Any] = _Dtypes({
     "string": STRING,
     "bool": pd.BooleanDtype(),
     "int": pd.Int64Dtype(),
     "float": pd.Float64Dtype(),
     "timestamp": pd.DatetimeTZDtype("us", "UTC"),
-}
+})
 
 
 @dataclass(frozen=True)
@@ -62,7 +78,7 @@ def parse_columns(spec: str) -> tuple[Column, ...]:
     out = []
     for part in spec.split():
         name, kind = part.split(":")
-        if kind not in _PANDAS:
+        if kind not in KINDS:
             raise ValueError(f"unknown column kind {kind!r} in {part!r}")
         out.append(Column(name, kind))  # type: ignore[arg-type]
     return tuple(out)
@@ -201,6 +217,7 @@ def _arrow_types() -> dict[str, pa.DataType]:
         "int": pa.int64(),
         "float": pa.float64(),
         "timestamp": pa.timestamp("us", tz="UTC"),
+        "date": pa.date32(),
     }
 
 
