@@ -34,7 +34,9 @@ from .errors import InvalidResponseError, NotFoundError, TaskadeError
 __all__ = [
     "PARTS",
     "TaskDetails",
+    "check_parts",
     "fetch_task_details",
+    "field_definitions",
     "load_task_details",
     "plan_requests",
     "resolve_date",
@@ -275,6 +277,9 @@ def fetch_task_details(
     parts = check_parts(parts)
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
+    # A corrupt listing can repeat a task or lack an id: ask once per real task.
+    targets = list(dict.fromkeys((str(p), str(t)) for p, t in targets
+                                 if not pd.isna(p) and not pd.isna(t)))
     total = len(targets) * len(parts)
     log.info("task details: %s", plan_requests(len(targets), parts))
     run = _Run(rows={p: [] for p in parts})

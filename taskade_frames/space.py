@@ -9,7 +9,7 @@ frame and the rest still load, unless ``strict=True``.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 
+from . import details as details_mod
 from . import loaders, schemas
 from .client import TaskadeClient
 from .entities import ENTITIES as TABLE
@@ -40,6 +41,7 @@ class SpaceFrames:
     fetched_at: str = ""
     api_host: str = ""
     reports: list[dict[str, Any]] = field(default_factory=list, repr=False)
+    details: details_mod.TaskDetails | None = field(default=None, repr=False)
 
     def __getattr__(self, name: str) -> pd.DataFrame:
         data = self.__dict__.get("data") or {}
@@ -50,6 +52,10 @@ class SpaceFrames:
     def frames(self) -> dict[str, pd.DataFrame]:
         """``{entity: frame}`` for every entity of the space."""
         return dict(self.data)
+
+    def detail_frames(self) -> dict[str, pd.DataFrame]:
+        """The v1 task-detail frames asked for with ``details=`` (none if not asked)."""
+        return self.details.frames() if self.details is not None else {}
 
     def completion(self) -> pd.DataFrame:
         """Tasks, completed and share completed per project, largest first."""
@@ -81,6 +87,7 @@ def load_space(
     progress: bool = True,
     strict: bool = False,
     transcripts: bool = False,
+    details: bool | str | Iterable[str] = False,
 ) -> SpaceFrames:
     """Load every frame of a space with bounded concurrency.
 
@@ -95,6 +102,10 @@ def load_space(
         progress: show a tqdm progress bar (notebook or terminal form).
         strict: raise the first error instead of recording it in ``errors``.
         transcripts: also fetch each conversation's transcript.
+        details: also fetch v1 task details, one request per task and part:
+            ``True`` for all parts, or some of ``"assignees"``, ``"dates"``,
+            ``"notes"``, ``"fields"`` (see :func:`~taskade_frames.load_task_details`);
+            they land in ``SpaceFrames.details``, their failures in ``errors``.
 
     Returns:
         SpaceFrames with ``tasks`` of all projects (``project_id`` column).
@@ -113,6 +124,7 @@ def load_space(
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
     client = client or loaders.default_client()
+    detail_parts = details_mod.requested_parts(details)
     folders = _check_space(space_id, client)
     from tqdm.auto import tqdm
 
@@ -135,7 +147,22 @@ def load_space(
     finally:
         run.close()
         bar.close()
-    return _frames(space_id, client, parts, run)
+    space = _frames(space_id, client, parts, run)
+    if detail_parts:
+        _add_details(space, client, detail_parts, max_workers=max_workers, progress=progress,
+                     strict=strict)
+    return space
+
+
+def _add_details(space: SpaceFrames, client: TaskadeClient, parts: tuple[str, ...],
+                 **options: Any) -> None:
+    """One detail fan-out over every task of the space, after the space is loaded; it
+    reuses the space's fields for value types, so its only cost is the per-task requests."""
+    tasks = space.tasks
+    space.details = details_mod.fetch_task_details(
+        list(zip(tasks["project_id"], tasks["id"], strict=True)), client, parts,
+        details_mod.field_definitions(space.fields), **options)
+    space.data["errors"] = concat_frames("errors", [space.errors, space.details.errors])
 
 
 def _check_space(space_id: str, client: TaskadeClient) -> pd.DataFrame:

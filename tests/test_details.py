@@ -316,3 +316,36 @@ def test_typed_values_only_fill_the_column_that_fits():
     }
     assert typed_field_value("Relationship", {}, {"ids": [1]}) == {}
     assert set(PARTS) == {"assignees", "dates", "notes", "fields"}
+
+
+# -- load_space(details=...) -------------------------------------------------------
+
+
+def test_load_space_adds_detail_frames_only_when_asked(emulator, client):
+    from taskade_frames import load_space
+
+    acme = next(s.id for s in emulator.workspace.spaces.values() if s.name == "Acme Product")
+    plain = load_space(acme, client, progress=False)
+    assert plain.details is None and plain.detail_frames() == {}
+    assert emulator.request_count("taskAssigneesGet") == 0
+    emulator.reset()
+    space = load_space(acme, client, progress=False, details=("assignees", "dates"))
+    assert set(space.detail_frames()) == {"task_assignees", "task_dates"}
+    n_tasks = len(space.tasks)
+    assert emulator.request_count("taskAssigneesGet") == n_tasks
+    assert emulator.request_count("taskNoteGet") == 0
+    assert set(space.detail_frames()["task_dates"].project_id) <= set(space.projects.id)
+    assert len(space.errors) == 0
+    with pytest.raises(ValueError, match="parts must be"):
+        load_space(acme, client, progress=False, details="owners")
+
+
+def test_load_space_detail_failures_join_the_errors_frame(emulator, client):
+    from taskade_frames import load_space
+
+    home = next(s.id for s in emulator.workspace.spaces.values() if s.name == "Personal")
+    p = project(emulator, "Trip to Lisbon")
+    emulator.forbidden = {p.tasks.id_at(0)}
+    space = load_space(home, client, progress=False, details="notes")
+    assert space.errors.id.tolist() == [p.tasks.id_at(0)]
+    assert space.errors.resource.tolist() == ["task:task_notes"]
