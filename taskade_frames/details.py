@@ -35,9 +35,12 @@ __all__ = [
     "PARTS",
     "TaskDetails",
     "check_parts",
+    "due_dates",
     "fetch_task_details",
     "field_definitions",
     "load_task_details",
+    "open_work_by_assignee",
+    "overdue_tasks",
     "plan_requests",
     "resolve_date",
     "typed_field_value",
@@ -467,3 +470,68 @@ def load_task_details(
         progress=progress,
         strict=strict,
     )
+
+
+# -- analysis ---------------------------------------------------------------------
+
+
+def _open_tasks(tasks: pd.DataFrame) -> pd.DataFrame:
+    done = tasks["completed"].astype("boolean").fillna(False).astype(bool)
+    return tasks.loc[~done, ["project_id", "id", "text"]].drop_duplicates(["project_id", "id"])
+
+
+def due_dates(task_dates: pd.DataFrame) -> pd.DataFrame:
+    """When each dated task is due: its end when it has an end date, else its start.
+
+    ``due_utc`` is set when that instant is known (time and timezone); a
+    period end leaves the start as the due date.
+    """
+    has_end = task_dates["end_date"].notna()
+    return pd.DataFrame({
+        "project_id": task_dates["project_id"],
+        "task_id": task_dates["task_id"],
+        "due_date": task_dates["end_date"].where(has_end, task_dates["start_date"]),
+        "due_utc": task_dates["end_utc"].where(has_end, task_dates["start_utc"]),
+    })
+
+
+def overdue_tasks(tasks: pd.DataFrame, task_dates: pd.DataFrame, now: Any) -> pd.DataFrame:
+    """Open tasks due before ``now``: ``project_id, task_id, text, due_date, days_overdue``.
+
+    ``now`` is the snapshot time (a tz-aware timestamp, or naive UTC). A task due
+    on a date without a time is overdue once that day is over; one with a known
+    instant, once the instant has passed.
+    """
+    now = pd.Timestamp(now)
+    now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
+    due = due_dates(task_dates)
+    merged = _open_tasks(tasks).merge(due, left_on=["project_id", "id"],
+                                      right_on=["project_id", "task_id"], how="inner")
+    day = pd.to_datetime(merged["due_date"].astype(object)).dt.tz_localize("UTC")
+    end_of_day = day + pd.Timedelta(days=1)
+    late = merged["due_utc"].lt(now).where(merged["due_utc"].notna(), end_of_day.le(now))
+    out = merged.loc[late.fillna(False).astype(bool), ["project_id", "task_id", "text",
+                                                       "due_date"]].copy()
+    out["days_overdue"] = ((now.normalize() - day[out.index]).dt.days).astype("Int64")
+    return out.sort_values(["days_overdue", "project_id"], ascending=[False, True],
+                           ignore_index=True)
+
+
+def open_work_by_assignee(tasks: pd.DataFrame, task_assignees: pd.DataFrame) -> pd.DataFrame:
+    """Open tasks per assignee, plus an ``(unassigned)`` row; largest first.
+
+    A task with two assignees counts once for each.
+    """
+    open_ = _open_tasks(tasks)
+    joined = open_.merge(task_assignees, left_on=["project_id", "id"],
+                         right_on=["project_id", "task_id"], how="left")
+    joined["handle"] = joined["handle"].astype(object).where(joined["handle"].notna(),
+                                                             "(unassigned)")
+    names = joined["display_name"].astype(object).where(joined["display_name"].notna(),
+                                                        joined["handle"])
+    out = (joined.assign(display_name=names)
+           .groupby("handle", sort=False)
+           .agg(display_name=("display_name", "first"), open_tasks=("id", "size"))
+           .reset_index())
+    out["open_tasks"] = out["open_tasks"].astype("Int64")
+    return out.sort_values(["open_tasks", "handle"], ascending=[False, True], ignore_index=True)

@@ -24,7 +24,9 @@ __all__ = [
     "completion_by_depth",
     "completion_by_project",
     "completion_over_time",
+    "open_work_by_assignee",
     "open_work_by_branch",
+    "overdue_by_project",
 ]
 
 DONE = "#3a7d44"
@@ -321,4 +323,90 @@ def completion_over_time(
     ax.set_title(title + shown)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.grid(alpha=0.3)
+    return ax
+
+
+def open_work_by_assignee(
+    tasks: pd.DataFrame, task_assignees: pd.DataFrame, ax: Axes | None = None, *, top: int = 15
+) -> Axes:
+    """Who owns the open work: open tasks per assignee, with the unassigned ones.
+
+    Args:
+        tasks: ``load_tasks`` or ``SpaceFrames.tasks``.
+        task_assignees: ``load_task_details(...).task_assignees`` for the same tasks.
+        top: at most this many people (the unassigned bar is always shown).
+
+    >>> ax = open_work_by_assignee(space.tasks, space.details.task_assignees)  # doctest: +SKIP
+    """
+    from .details import open_work_by_assignee as count
+
+    title = "Open tasks by assignee"
+    by = count(tasks, task_assignees)
+    if by.empty:
+        return _empty(_axes(ax), title, "No open tasks")
+    unassigned = by[by["handle"] == "(unassigned)"]
+    people = by[by["handle"] != "(unassigned)"]
+    shown = pd.concat([people.head(top), unassigned]).iloc[::-1]
+    ax = _axes(ax, len(shown), horizontal=True)
+    y = list(range(len(shown)))
+    colours = [MUTED if h == "(unassigned)" else OPEN for h in shown["handle"]]
+    counts = shown["open_tasks"].astype(int).to_numpy()
+    ax.barh(y, counts, color=colours, height=0.7)
+    for yi, n in zip(y, counts, strict=True):
+        ax.annotate(str(n), (n, yi), textcoords="offset points", xytext=(4, 0), va="center",
+                    fontsize=8, color=MUTED)
+    ax.set_yticks(y, [_short(n) for n in shown["display_name"]])
+    ax.set_xlabel("Open tasks (a task with two assignees counts for both)")
+    more = f" (top {min(top, len(people))} of {len(people)})" if len(people) > top else ""
+    ax.set_title(title + more)
+    ax.set_xlim(0, max(1, int(counts.max())) * 1.15)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
+    return ax
+
+
+def overdue_by_project(
+    tasks: pd.DataFrame,
+    task_dates: pd.DataFrame,
+    now: Any,
+    ax: Axes | None = None,
+    *,
+    projects: pd.DataFrame | None = None,
+) -> Axes:
+    """Overdue tasks per project: open and due before ``now`` (the snapshot time).
+
+    Args:
+        tasks: ``SpaceFrames.tasks`` (or one project's ``load_tasks``).
+        task_dates: ``load_task_details(...).task_dates`` for the same tasks.
+        now: the snapshot time, e.g. ``space.fetched_at`` or the emulator's ``now``.
+        projects: with ``id`` and ``name``, for labels.
+
+    >>> ax = overdue_by_project(space.tasks, space.details.task_dates, space.fetched_at,
+    ...                         projects=space.projects)  # doctest: +SKIP
+    """
+    from .details import overdue_tasks
+
+    stamp = pd.Timestamp(now)
+    title = f"Overdue open tasks at {stamp:%Y-%m-%d %H:%M}"
+    late = overdue_tasks(tasks, task_dates, stamp)
+    if late.empty:
+        return _empty(_axes(ax), title, "Nothing overdue")
+    by = late.groupby("project_id").agg(n=("task_id", "size"), worst=("days_overdue", "max"))
+    by = by.sort_values(["n", "worst"]).reset_index()
+    names: dict[Any, Any] = {}
+    if projects is not None and not projects.empty:
+        names = dict(zip(projects["id"], projects["name"], strict=False))
+    ax = _axes(ax, len(by), horizontal=True)
+    y = list(range(len(by)))
+    counts = by["n"].astype(int).to_numpy()
+    ax.barh(y, counts, color="#b5403a", height=0.7)
+    for yi, n, worst in zip(y, counts, by["worst"].astype(int), strict=True):
+        ax.annotate(f"{n} (oldest {worst} d)", (n, yi), textcoords="offset points",
+                    xytext=(4, 0), va="center", fontsize=8, color=MUTED)
+    ax.set_yticks(y, [_short(names.get(p, p)) for p in by["project_id"]])
+    ax.set_xlabel("Open tasks past their due date")
+    ax.set_title(title)
+    ax.set_xlim(0, max(1, int(counts.max())) * 1.35)
+    ax.grid(axis="x", alpha=0.3)
+    ax.set_axisbelow(True)
     return ax
