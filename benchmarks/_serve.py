@@ -17,9 +17,18 @@ import os
 import sys
 import time
 
-from taskade_frames.emulator import Emulator, synthetic_workspace
+from taskade_frames.emulator import Emulator, add_task_details, synthetic_workspace
 
 SEED = 6
+
+
+def _add_details(ws) -> None:
+    """v1 details (assignees among the members, dates, notes, values) as the sample has."""
+    import random
+
+    rng = random.Random(SEED)
+    for project_id in ws.projects:
+        add_task_details(ws, project_id, rng)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -35,6 +44,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-depth", type=int, default=6)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per response")
     parser.add_argument("--rate-limit", type=int, help="requests per second, then 429")
+    parser.add_argument("--details", action="store_true",
+                        help="give tasks v1 details (assignees, dates, notes, field values)")
     args = parser.parse_args(argv)
 
     started = time.perf_counter()
@@ -58,6 +69,8 @@ def main(argv: list[str] | None = None) -> int:
             # The id index is built lazily on the first `after`; build it now so
             # that the first contender does not pay for it.
             project.tasks.position(project.tasks.id_at(0))
+    if args.details:
+        _add_details(ws)
     built = time.perf_counter() - started
 
     emu = Emulator(ws)

@@ -34,7 +34,9 @@ from .errors import InvalidResponseError, NotFoundError, TaskadeError
 __all__ = [
     "PARTS",
     "TaskDetails",
+    "DETAIL_CHANGES",
     "check_parts",
+    "detail_changes",
     "due_dates",
     "fetch_task_details",
     "field_definitions",
@@ -535,3 +537,60 @@ def open_work_by_assignee(tasks: pd.DataFrame, task_assignees: pd.DataFrame) -> 
            .reset_index())
     out["open_tasks"] = out["open_tasks"].astype("Int64")
     return out.sort_values(["open_tasks", "handle"], ascending=[False, True], ignore_index=True)
+
+
+DETAIL_CHANGES = ("reassigned", "due_changed")
+
+
+def _assignee_sets(frame: pd.DataFrame) -> pd.Series:
+    if frame.empty:
+        return pd.Series(dtype=object)
+    handles = frame.assign(handle=frame["handle"].astype(object)).dropna(subset=["handle"])
+    return (handles.groupby(["project_id", "task_id"])["handle"]
+            .agg(lambda s: ", ".join(sorted(set(s)))))
+
+
+def _due_texts(frame: pd.DataFrame) -> pd.Series:
+    if frame.empty:
+        return pd.Series(dtype=object)
+    due = due_dates(frame)
+    text = [u.isoformat() if not pd.isna(u) else (d.isoformat() if not pd.isna(d) else "")
+            for d, u in zip(due["due_date"].astype(object), due["due_utc"].astype(object),
+                            strict=True)]
+    return pd.Series(text, index=pd.MultiIndex.from_frame(due[["project_id", "task_id"]]))
+
+
+def detail_changes(
+    keys: pd.DataFrame,
+    before: dict[str, pd.DataFrame],
+    after: dict[str, pd.DataFrame],
+) -> pd.DataFrame:
+    """Assignment and due-date changes of the tasks in ``keys`` between two loads.
+
+    Args:
+        keys: ``project_id, task_id`` of the tasks present in both loads.
+        before, after: ``{entity: frame}`` with ``task_assignees`` and/or
+            ``task_dates``; a kind of change is judged only when both sides have
+            its frame (an old snapshot without details says nothing).
+
+    Returns:
+        ``project_id, task_id, change, value_before, value_after`` with ``change``
+        ``reassigned`` (sorted handles) or ``due_changed`` (the due date, or
+        instant when known); ``""`` means none.
+    """
+    out = []
+    for change, entity, values in (("reassigned", "task_assignees", _assignee_sets),
+                                   ("due_changed", "task_dates", _due_texts)):
+        if entity not in before or entity not in after:
+            continue
+        index = pd.MultiIndex.from_frame(keys[["project_id", "task_id"]].astype(object))
+        old = values(before[entity]).reindex(index).fillna("").to_numpy()
+        new = values(after[entity]).reindex(index).fillna("").to_numpy()
+        differs = old != new
+        rows = keys.loc[differs, ["project_id", "task_id"]].astype(object)
+        out.append(rows.assign(change=change, value_before=old[differs],
+                               value_after=new[differs]))
+    columns = ["project_id", "task_id", "change", "value_before", "value_after"]
+    if not out:
+        return pd.DataFrame({c: pd.Series([], dtype=schemas.STRING) for c in columns})
+    return pd.concat(out, ignore_index=True)[columns].astype(schemas.STRING)

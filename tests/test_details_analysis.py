@@ -91,3 +91,38 @@ def test_plots_draw_real_and_empty_frames(space, _emulator, draw, tmp_path):
     assert (tmp_path / "plot.png").stat().st_size > 5_000
     assert empty.texts and empty.texts[0].get_text() in ("No open tasks", "Nothing overdue")
     plt.close("all")
+
+
+def test_detail_changes_report_reassignment_and_moved_due_dates():
+    from taskade_frames.details import detail_changes
+
+    def assignees(pairs):
+        return schemas.frame("task_assignees", {
+            "project_id": ["p"] * len(pairs), "task_id": [t for t, _ in pairs],
+            "position": [0] * len(pairs), "handle": [h for _, h in pairs],
+            "display_name": [None] * len(pairs)})
+
+    d = pd.Timestamp
+    before = {"task_assignees": assignees([("a", "ana"), ("b", "bo"), ("b", "ana")]),
+              "task_dates": dates_frame([
+                  {"project_id": "p", "task_id": "a", "start_date": d("2025-08-01").date()},
+                  {"project_id": "p", "task_id": "c", "start_date": d("2025-08-01").date()}])}
+    after = {"task_assignees": assignees([("a", "cy"), ("b", "ana"), ("b", "bo")]),
+             "task_dates": dates_frame([
+                 {"project_id": "p", "task_id": "a", "start_date": d("2025-08-01").date(),
+                  "end_date": d("2025-08-09").date()},
+                 {"project_id": "p", "task_id": "b", "start_date": d("2025-08-03").date(),
+                  "start_utc": d("2025-08-03T10:00Z")}])}
+    keys = pd.DataFrame({"project_id": ["p"] * 3, "task_id": ["a", "b", "c"]})
+    got = detail_changes(keys, before, after)
+    assert got.to_dict("list") == {
+        "project_id": ["p"] * 4,
+        "task_id": ["a", "a", "b", "c"],
+        "change": ["reassigned", "due_changed", "due_changed", "due_changed"],
+        "value_before": ["ana", "2025-08-01", "", "2025-08-01"],
+        "value_after": ["cy", "2025-08-09", "2025-08-03T10:00:00+00:00", ""],
+    }
+    # An older snapshot without details says nothing about them.
+    assert detail_changes(keys, {}, after).empty
+    only_dates = detail_changes(keys, {"task_dates": before["task_dates"]}, after)
+    assert set(only_dates.change) == {"due_changed"}
