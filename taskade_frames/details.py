@@ -32,9 +32,9 @@ from .client import TaskadeClient
 from .errors import InvalidResponseError, NotFoundError, TaskadeError
 
 __all__ = [
+    "DETAIL_CHANGES",
     "PARTS",
     "TaskDetails",
-    "DETAIL_CHANGES",
     "check_parts",
     "detail_changes",
     "due_dates",

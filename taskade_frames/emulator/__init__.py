@@ -24,14 +24,13 @@ from ._model import TaskTable, Workspace
 from ._sample_workspace import build_sample, sample_workspace
 from ._server import DEFAULT_TOKEN, Emulator
 from ._synthetic import synthetic_workspace
-from ._task_details import SAMPLE_NOW, add_task_details
+from ._task_details import add_task_details
 
 __all__ = [
     "DEFAULT_TOKEN",
     "Emulator",
     "Fault",
     "Faults",
-    "SAMPLE_NOW",
     "TaskTable",
     "Workspace",
     "add_cli_arguments",
