@@ -59,12 +59,20 @@ def _task_date(completed: bool, now: datetime, rng: random.Random) -> dict[str, 
 
 
 def _field_value(
-    data: dict[str, Any], handles: list[str], now: datetime, rng: random.Random
+    data: dict[str, Any],
+    handles: list[str],
+    now: datetime,
+    rng: random.Random,
+    completed: bool = False,
 ) -> Any:
     """A value of a field's type; ``None`` for a type this generator leaves empty."""
     kind = data.get("type")
     if kind == "Select":
-        return rng.choice(sorted(data.get("options", {}))) if data.get("options") else None
+        options = sorted(data.get("options", {}))
+        if "done" in options and rng.random() < 0.9:
+            # A status mostly agrees with the checkbox, as in a real team's project.
+            options = ["done"] if completed else [o for o in options if o != "done"]
+        return rng.choice(options) if options else None
     if kind == "number":
         currency = data.get("format", {}).get("type") == "currency"
         return rng.randrange(50, 5000) if currency else round(rng.uniform(0.5, 40), 1)
@@ -103,7 +111,7 @@ def add_task_details(
         values = {}
         for field in project.fields:
             if n == 0 or rng.random() < 0.5:
-                value = _field_value(field["data"], handles, now, rng)
+                value = _field_value(field["data"], handles, now, rng, task["completed"])
                 if value is not None:
                     values[field["id"]] = value
         if values:

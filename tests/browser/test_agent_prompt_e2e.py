@@ -146,6 +146,20 @@ def _names_in(items: list[dict[str, Any]], space: dict[str, Any]) -> list[str]:
     return [item["name"] for item in items if item["space_id"] == space["id"]]
 
 
+def _first_assignees(projects: list[dict[str, Any]], space: dict[str, Any]) -> set[str]:
+    """Display names assigned to the first ten tasks of any project of `space`: the
+    notebook's task table shows one of these projects, whichever it picks first."""
+    names = set()
+    for project in projects:
+        if project["space_id"] != space["id"]:
+            continue
+        people = {m["handle"]: m.get("displayName", m["handle"]) for m in project["members"]}
+        for task in project["tasks"][:10]:
+            details = project.get("details", {}).get(task["id"], {})
+            names.update(people.get(h, h) for h in details.get("assignees", []))
+    return names
+
+
 def test_prompt_an_agent_then_pick_a_project(
     serve_notebook: Callable[..., VoilaServer],
     chromium: BrowserSession,
@@ -200,6 +214,10 @@ def test_prompt_an_agent_then_pick_a_project(
     page = picker_page
     wait_until_ready(page, spaces)
     assert expected_status not in visible_text(page)
+    # The task table of the project chosen on the way through shows who owns each task.
+    shown = visible_text(page)
+    owners = _first_assignees(sample["projects"], spaces[AGENT_SPACE])
+    assert "assignees" in shown and any(name in shown for name in owners), _page_report(page)
     page.get_by_label("Space", exact=True).select_option(PICKER_SPACE)
     wait_for_options(page, "Project", _names_in(sample["projects"], picker_space), chosen=False)
     page.get_by_label("Project").select_option(PROJECT)
