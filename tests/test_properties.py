@@ -112,7 +112,7 @@ TIME = st.datetimes(
 ).map(lambda t: pd.Timestamp(t).floor("us"))
 
 VALUES = {"string": TEXT, "bool": st.booleans(), "int": INT64, "float": FLOAT,
-          "timestamp": TIME}
+          "timestamp": TIME, "date": st.dates()}
 
 
 @st.composite
