@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -250,13 +251,16 @@ def cmd_export(args: argparse.Namespace) -> int:
 
     # Like every non-demo command, no token means an error, never a silent export of
     # the emulator's sample data; --emulator has to be asked for.
-    with _client_or_emulator(args.emulator, args.advance_days) as (client, where):
+    details = _details_arg(args.details)
+    with _client_or_emulator(args.emulator, args.advance_days) as (client, where), \
+            _detail_costs_to_stderr(bool(details)):
         try:
             if args.all:
-                result = export_all(args.out, client, progress=not args.quiet)
+                result = export_all(args.out, client, progress=not args.quiet, details=details)
             else:
                 result = export_space(
-                    args.space, client=client, out=args.out, progress=not args.quiet
+                    args.space, client=client, out=args.out, progress=not args.quiet,
+                    details=details,
                 )
         except (NotFoundError, PermissionDeniedError) as exc:
             print(
@@ -283,6 +287,37 @@ def cmd_export(args: argparse.Namespace) -> int:
         )
         return EXIT_PARTIAL
     return EXIT_OK
+
+
+def _details_arg(value: str | None) -> bool | list[str]:
+    """``--details`` alone means every part; ``--details assignees,dates`` some."""
+    if value is None:
+        return False
+    if value == "all":
+        return True
+    from .details import check_parts
+
+    return list(check_parts([p.strip() for p in value.split(",") if p.strip()]))
+
+
+@contextlib.contextmanager
+def _detail_costs_to_stderr(on: bool) -> Iterator[None]:
+    """Say what the detail fan-out will cost ("N tasks x M parts = K requests") before
+    it runs, and which tasks vanished meanwhile: the details module logs both."""
+    if not on:
+        yield
+        return
+    logger = logging.getLogger("taskade_frames.details")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    old_level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
 
 
 # -- the parser ------------------------------------------------------------------------------
@@ -402,6 +437,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "abfs://, file://) of the parquet datasets; credentials come from the "
                    "environment (AWS_* variables, profiles), never from the URI")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--details", nargs="?", const="all", metavar="PARTS",
+                   help="also export v1 task details as datasets of their own: every part, "
+                   "or some of assignees,dates,notes,fields (one request per task and part; "
+                   "the count is printed before the requests start)")
 
     _add_snapshots_command(sub)
     return parser

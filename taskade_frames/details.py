@@ -37,6 +37,7 @@ __all__ = [
     "TaskDetails",
     "check_parts",
     "detail_changes",
+    "detail_entities",
     "due_dates",
     "fetch_task_details",
     "field_definitions",
@@ -44,6 +45,7 @@ __all__ = [
     "open_work_by_assignee",
     "overdue_tasks",
     "plan_requests",
+    "requested_parts",
     "resolve_date",
     "typed_field_value",
 ]
@@ -90,6 +92,22 @@ def check_parts(parts: Iterable[str] | str) -> tuple[str, ...]:
     if unknown or not chosen:
         raise ValueError(f"parts must be some of {', '.join(PARTS)}; got {list(chosen)!r}")
     return chosen
+
+
+def requested_parts(details: bool | str | Iterable[str] | None) -> tuple[str, ...]:
+    """The parts a ``details=`` argument asks for: ``True`` all, ``False``/``None`` none."""
+    if details is True:
+        return tuple(PARTS)
+    if details is False or details is None or (not isinstance(details, str) and
+                                                 not list(details)):
+        return ()
+    return check_parts(details)
+
+
+def detail_entities(parts: Iterable[str]) -> tuple[str, ...]:
+    """The frame names of ``parts``, in the order of :data:`PARTS`."""
+    chosen = set(parts)
+    return tuple(entity for part, (_, _, entity) in PARTS.items() if part in chosen)
 
 
 def plan_requests(n_tasks: int, parts: Sequence[str]) -> str:

@@ -345,7 +345,7 @@ _ROWS = (
         parse_columns(
             "project_id:string task_id:string change:string text_before:string text_after:string "
             "parent_before:string parent_after:string completed_before:bool "
-            "completed_after:bool"
+            "completed_after:bool value_before:string value_after:string"
         ),
         key=None,
     ),

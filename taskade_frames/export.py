@@ -24,7 +24,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from pathlib import Path
@@ -33,6 +33,7 @@ from urllib.parse import urlsplit
 
 import pandas as pd
 
+from . import details as details_mod
 from . import loaders, schemas
 from . import space as space_mod
 from .client import TaskadeClient
@@ -60,7 +61,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import pyarrow as pa
 
 __all__ = [
+    "ALL_DATASETS",
     "DATASETS",
+    "DETAIL_DATASETS",
     "ExportError",
     "ExportResult",
     "SnapshotExistsError",
@@ -71,6 +74,10 @@ __all__ = [
 
 # Every dataset of an export, in the order they are written and read.
 DATASETS: tuple[str, ...] = EXPORTED
+# Written only when asked (``details=``): one dataset per v1 task-detail frame.
+DETAIL_DATASETS: tuple[str, ...] = details_mod.detail_entities(details_mod.PARTS)
+# Every folder a snapshot may have, for moving, aborting and pruning.
+ALL_DATASETS: tuple[str, ...] = DATASETS + DETAIL_DATASETS
 
 META_PREFIX = "taskade_frames."
 MANIFEST_FORMAT = 2
@@ -132,6 +139,7 @@ def export_space(
     max_workers: int = 8,
     compression: str = "zstd",
     lock_timeout: float = 600.0,
+    details: bool | str | Iterable[str] = False,
 ) -> ExportResult:
     """Export every frame of one space as a new committed snapshot under ``out``.
 
@@ -146,6 +154,9 @@ def export_space(
         max_workers: threads fetching at once (see :func:`~taskade_frames.load_space`).
         compression: parquet codec.
         lock_timeout: seconds to wait for another export writing to a local ``out``.
+        details: also export v1 task details (one request per task and part), as
+            datasets of their own (``task_assignees``, ``task_dates``, ...): ``True``
+            for all parts or some of ``"assignees"``, ``"dates"``, ``"notes"``, ``"fields"``.
 
     Returns:
         ExportResult with the snapshot name, rows per entity and recorded errors.
@@ -163,6 +174,7 @@ def export_space(
     if not isinstance(space_id, str):
         raise TypeError(f"space_id must be a string, got {type(space_id).__name__}")
     space_id = check_space_id(parse_id(space_id, "space"))  # an id or a space link
+    parts = details_mod.requested_parts(details)
     store = open_store(out)
     client = _check_client(client)
     _check_space(space_id, client)
@@ -172,7 +184,8 @@ def export_space(
         return listed[_is(listed["id"], space_id)].reset_index(drop=True)
 
     return _export(store, client, spaces, only=space_id, snapshot=snapshot, progress=progress,
-                   max_workers=max_workers, compression=compression, lock_timeout=lock_timeout)
+                   max_workers=max_workers, compression=compression, lock_timeout=lock_timeout,
+                   details=parts)
 
 
 def _check_space(space_id: str, client: TaskadeClient) -> None:
@@ -191,6 +204,7 @@ def export_all(
     max_workers: int = 8,
     compression: str = "zstd",
     lock_timeout: float = 600.0,
+    details: bool | str | Iterable[str] = False,
 ) -> ExportResult:
     """Export every space the token can see as one committed snapshot.
 
@@ -201,18 +215,24 @@ def export_all(
 
     >>> export_all("exports", client, progress=False).rows["tasks"]  # doctest: +SKIP
     """
+    parts = details_mod.requested_parts(details)
     store = open_store(out)
     client = _check_client(client)
     return _export(store, client, lambda: loaders.load_spaces(client), only=None,
                    snapshot=snapshot, progress=progress, max_workers=max_workers,
-                   compression=compression, lock_timeout=lock_timeout)
+                   compression=compression, lock_timeout=lock_timeout, details=parts)
 
 
 @dataclass
 class _Run:
     """What an export gathers space by space before it commits."""
 
-    totals: dict[str, int] = field(default_factory=lambda: dict.fromkeys(DATASETS, 0))
+    datasets: tuple[str, ...] = DATASETS  # what each space writes, details when asked
+    details: tuple[str, ...] = ()
+    totals: dict[str, int] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.totals = self.totals or dict.fromkeys(self.datasets, 0)
     errors: list[pd.DataFrame] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     per_space: dict[str, Any] = field(default_factory=dict)
@@ -229,6 +249,7 @@ def _export(
     max_workers: int,
     compression: str,
     lock_timeout: float,
+    details: tuple[str, ...] = (),
 ) -> ExportResult:
     from . import __version__
 
@@ -239,7 +260,7 @@ def _export(
     with _Writer(store, explicit, lock_timeout) as writer:
         spaces = list_spaces()
         ids = [only] if only else _distinct(spaces["id"].tolist())
-        run = _Run()
+        run = _Run(DATASETS + details_mod.detail_entities(details), details)
         from tqdm.auto import tqdm
 
         bar = tqdm(ids, desc="export", unit="space", disable=not progress or len(ids) < 2)
@@ -256,7 +277,7 @@ def _export(
             "snapshot": writer.name,
             "snapshot_time": writer.when.isoformat(),
             **meta,
-            "entities": list(DATASETS),
+            "entities": list(run.datasets),
             "partitioning": ["snapshot", PARTITION],
             "spaces": run.per_space,
             "failed": run.failed,
@@ -281,11 +302,13 @@ def _export_one(writer: _Writer, run: _Run, spaces: pd.DataFrame, sid: Any,
         sid = check_space_id(sid)
         if redact(sid) != sid:
             raise ValueError("a space id contains the API token")
-        loaded = space_mod.load_space(sid, client, max_workers=max_workers, progress=progress)
-        frames = {"spaces": spaces[_is(spaces["id"], sid)], **loaded.frames()}
+        loaded = space_mod.load_space(sid, client, max_workers=max_workers, progress=progress,
+                                      details=run.details)
+        frames = {"spaces": spaces[_is(spaces["id"], sid)], **loaded.frames(),
+                  **loaded.detail_frames()}
         frames["errors"] = _redacted(frames["errors"])
-        counts = {e: len(frames[e]) for e in DATASETS}
-        tables = {e: writer.table(e, sid, frames[e], counts, meta) for e in DATASETS}
+        counts = {e: len(frames[e]) for e in run.datasets}
+        tables = {e: writer.table(e, sid, frames[e], counts, meta) for e in run.datasets}
     except ExportError:
         raise
     except SPACE_FAILURES as exc:
@@ -516,7 +539,7 @@ class _Writer:
         return Path(store.path(final)) if store.local else f"{store.display.rstrip('/')}/{final}"
 
     def _move_into_place(self) -> None:
-        for entity in DATASETS:
+        for entity in ALL_DATASETS:
             src = f"{self.prefix}{entity}/snapshot={self.name}"
             if not self.store.exists(src):
                 continue
@@ -536,13 +559,13 @@ class _Writer:
                     _remove_empty(store, STAGING)
                 return
             if store.local:
-                for entity in DATASETS:
+                for entity in ALL_DATASETS:
                     store.delete_dir(f"{entity}/snapshot={self.name}")
                     _remove_empty(store, entity)
                 store.delete_dir(self.prefix)
                 _remove_empty(store, STAGING)
             else:
-                for entity in DATASETS:
+                for entity in ALL_DATASETS:
                     store.delete_dir(f"{entity}/snapshot={self.name}")
         self._remove_root()
 
@@ -565,7 +588,7 @@ def remove_leftovers(store: Store, older_than: float | None = None) -> list[str]
         removed.append(STAGING)
     committed = set(store.committed_names())
     now = time.time()
-    for entity in DATASETS:
+    for entity in ALL_DATASETS:
         for info in store.listdir(entity):
             name = info.base_name.removeprefix("snapshot=")
             if not info.base_name.startswith("snapshot=") or not is_snapshot_name(name) \

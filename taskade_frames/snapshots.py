@@ -24,11 +24,12 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from . import details as details_mod
 from . import schemas
 from . import space as space_mod
 from .entities import space_frames
 from .errors import redact
-from .export import DATASETS, export_space, remove_leftovers
+from .export import ALL_DATASETS, DATASETS, DETAIL_DATASETS, export_space, remove_leftovers
 from .space import SpaceFrames, concat_frames
 from .storage import (
     MANIFESTS,
@@ -59,7 +60,8 @@ __all__ = [
     "read_export",
 ]
 
-CHANGES = ("added", "removed", "completed", "reopened", "text_changed", "moved")
+CHANGES = ("added", "removed", "completed", "reopened", "text_changed", "moved",
+           *details_mod.DETAIL_CHANGES)
 # Columns (and dtypes) of the diff and history frames: rows of the entity table.
 DIFF_COLUMNS = tuple(schemas.columns("task_changes"))
 HISTORY_COLUMNS = tuple(schemas.columns("completion_history"))
@@ -280,7 +282,8 @@ def read_export(
             default every space of the snapshot, concatenated.
 
     Returns:
-        ``{entity: DataFrame}`` for every entity in :data:`~taskade_frames.export.DATASETS`;
+        ``{entity: DataFrame}`` for every entity in :data:`~taskade_frames.export.DATASETS`,
+        plus the task-detail datasets when the snapshot has them (``details=``);
         each frame's ``attrs`` name the snapshot. ``errors`` also lists spaces the
         export could not write (``resource="space"``).
 
@@ -295,7 +298,8 @@ def read_export(
     name = manifest["snapshot"]
     ids = [space_id] if space_id is not None else list(manifest["spaces"])
     frames = {}
-    for entity in DATASETS:
+    details = [e for e in DETAIL_DATASETS if e in manifest["entities"]]
+    for entity in (*DATASETS, *details):
         parts = [_read_part(store, entity, name, sid) for sid in ids]
         if entity == "errors" and space_id is None:
             parts.append(_failed_spaces(manifest))
@@ -376,9 +380,12 @@ def diff_snapshots(
 
     Returns:
         ``project_id, task_id, change, text_before, text_after, parent_before,
-        parent_after, completed_before, completed_after``; ``change`` is one of
-        ``added, removed, completed, reopened, text_changed, moved`` (parent
-        changed). Rows follow the outline of ``after`` (then ``before``).
+        parent_after, completed_before, completed_after, value_before, value_after``;
+        ``change`` is one of ``added, removed, completed, reopened, text_changed,
+        moved`` (parent changed) and, when both snapshots were exported with
+        ``details=``, ``reassigned`` (``value_*``: sorted handles) and
+        ``due_changed`` (``value_*``: the due date, or instant when known). Rows
+        follow the outline of ``after`` (then ``before``).
 
     >>> diff_snapshots("exports").change.value_counts()  # doctest: +SKIP
     """
@@ -407,17 +414,45 @@ def diff_snapshots(
                                    both["parent_id_after"]).to_numpy(),
     }
     parts = []
-    for rank, change in enumerate(CHANGES):
-        rows = both[masks[change]].copy()
+    for change, mask in masks.items():
+        rows = both[mask].copy()
         rows["change"] = change
-        rows["_rank"] = rank
+        rows["_rank"] = CHANGES.index(change)
         parts.append(rows)
+    parts.append(_detail_diff(store, (m0, m1), space_id, both[common]))
     diff = pd.concat(parts, ignore_index=True)
     diff["_pos"] = diff["position_after"].fillna(diff["position_before"])
     diff = diff.sort_values(["project_id", "_pos", "id", "_rank"], ignore_index=True)
     diff = diff.rename(columns={"id": "task_id", "parent_id_before": "parent_before",
                                 "parent_id_after": "parent_after"})
     return diff[list(DIFF_COLUMNS)].astype(schemas.dtypes("task_changes"))
+
+
+def _detail_diff(store: Store, manifests: tuple[Mapping[str, Any], Mapping[str, Any]],
+                 space_id: str | None, common: pd.DataFrame) -> pd.DataFrame:
+    """Reassignments and moved due dates of tasks in both snapshots, as diff rows.
+
+    Judged only for detail datasets both snapshots carry: a snapshot exported
+    without ``details=`` says nothing about them.
+    """
+    shared = [e for e in ("task_assignees", "task_dates")
+              if all(e in m["entities"] for m in manifests)]
+    if not shared or common.empty:
+        return pd.DataFrame({c: pd.Series([], dtype=object)
+                             for c in ("change", "value_before", "value_after")})
+    frames = []
+    for manifest in manifests:
+        ids = [space_id] if space_id is not None else list(manifest["spaces"])
+        frames.append({e: concat_frames(e, [_read_part(store, e, manifest["snapshot"], sid)
+                                            for sid in ids]) for e in shared})
+    keys = common[["project_id", "id"]].rename(columns={"id": "task_id"})
+    changes = details_mod.detail_changes(keys, frames[0], frames[1])
+    rows = changes.rename(columns={"task_id": "id"}).astype(object).merge(
+        common[["project_id", "id", "text_before", "text_after", "position_before",
+                "position_after"]].astype({"project_id": object, "id": object}),
+        on=["project_id", "id"], how="left")
+    rows["_rank"] = rows["change"].map({c: i for i, c in enumerate(CHANGES)})
+    return rows
 
 
 def completion_history(
@@ -531,7 +566,7 @@ def prune_snapshots(
             removed.append(("snapshot", entry.name))
             if not dry_run:
                 store.delete_file(f"{MANIFESTS}/{entry.name}.json")  # uncommit first
-                for entity in DATASETS:
+                for entity in ALL_DATASETS:
                     store.delete_dir(f"{entity}/snapshot={entry.name}")
         if not dry_run:
             older = None if store.local else stale.total_seconds()
@@ -584,7 +619,8 @@ def load_space(
     age = _age(max_age, "max_age")
     assert age is not None
     store = open_store(cache)
-    fresh = _fresh(store, space_id, age)
+    parts = details_mod.requested_parts(options.get("details"))
+    fresh = _fresh(store, space_id, age, details_mod.detail_entities(parts))
     source = "cache"
     if fresh is None:
         result = export_space(space_id, store, client, progress=progress, **options)
@@ -595,15 +631,32 @@ def load_space(
     manifest_time = frames["tasks"].attrs["snapshot_time"]
     fields: dict[str, Any] = {e: frames[e] for e in space_frames()}
     return SpaceFrames(space_id=space_id, data=fields, fetched_at=manifest_time,
-                       api_host=frames["tasks"].attrs["api_host"])
+                       api_host=frames["tasks"].attrs["api_host"],
+                       details=_cached_details(frames, parts))
 
 
-def _fresh(store: Store, space_id: str, age: pd.Timedelta) -> str | None:
-    """The newest readable snapshot holding ``space_id`` younger than ``age``, if any."""
+def _cached_details(frames: Mapping[str, pd.DataFrame],
+                    parts: tuple[str, ...]) -> details_mod.TaskDetails | None:
+    """The detail frames of a snapshot as ``TaskDetails`` (their errors: ``task:*`` rows)."""
+    if not parts:
+        return None
+    errors = frames["errors"]
+    mine = errors["resource"].str.startswith("task:").fillna(False).astype(bool)
+    return details_mod.TaskDetails(
+        parts=parts, errors=errors[mine].reset_index(drop=True),
+        **{e: frames.get(e, schemas.empty_frame(e)) for e in DETAIL_DATASETS})
+
+
+def _fresh(store: Store, space_id: str, age: pd.Timedelta,
+           needs: Sequence[str] = ()) -> str | None:
+    """The newest readable snapshot holding ``space_id`` (and the ``needs`` datasets)
+    younger than ``age``, if any."""
     try:
         entries = _good(store, _catalog(store), space_id)
     except SnapshotNotFoundError:  # an empty cache: nothing there yet
         return None
+    entries = [e for e in entries if e.manifest is not None
+               and set(needs) <= set(e.manifest["entities"])]
     now = pd.Timestamp(time.time(), unit="s", tz="UTC")
     if entries and now - entries[-1].time < age:
         return entries[-1].name
