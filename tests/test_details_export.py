@@ -125,3 +125,22 @@ def test_cli_details_alone_means_every_part_and_bad_parts_are_usage_errors(env, 
     code = main(["export", "--space", sid, "--out", str(tmp_path / "b"), "--details", "owners"])
     assert code == EXIT_USAGE and "parts must be" in capsys.readouterr().err
     assert not (tmp_path / "b").exists()
+
+
+def test_the_notebook_cache_answers_details_only_from_a_snapshot_that_has_them(
+        emulator, client, tmp_path):
+    from taskade_frames import load_space as cached_load_space
+
+    sid = personal(emulator)
+    plain = cached_load_space(sid, client, cache=tmp_path, progress=False)
+    assert plain.details is None
+    first = cached_load_space(sid, client, cache=tmp_path, progress=False, details="dates")
+    assert first.tasks.attrs["source"] == "live"  # the plain snapshot has no dates
+    again = cached_load_space(sid, client, cache=tmp_path, progress=False, details="dates")
+    assert again.tasks.attrs["source"] == "cache"
+    assert set(again.detail_frames()) == {"task_dates"}
+    live = load_space(sid, client, progress=False, details="dates").details.task_dates
+    key = ["project_id", "task_id"]
+    pd.testing.assert_frame_equal(
+        again.details.task_dates.sort_values(key, ignore_index=True),
+        live.sort_values(key, ignore_index=True), obj="task_dates")
