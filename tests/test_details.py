@@ -349,3 +349,11 @@ def test_load_space_detail_failures_join_the_errors_frame(emulator, client):
     space = load_space(home, client, progress=False, details="notes")
     assert space.errors.id.tolist() == [p.tasks.id_at(0)]
     assert space.errors.resource.tolist() == ["task:task_notes"]
+
+
+def test_v1_url_ignores_the_environment_when_told_to(monkeypatch):
+    monkeypatch.setenv("TASKADE_API_V1_URL", "https://c.example/api/v1")
+    c = TaskadeClient(FAKE_TOKEN, base_url="https://a.example/api/v2", trust_env=False)
+    assert c.v1_base_url == "https://a.example/api/v1"
+    assert TaskadeClient.from_env(token=FAKE_TOKEN, base_url="https://a.example/api/v2"
+                                  ).v1_base_url == "https://c.example/api/v1"
