@@ -429,7 +429,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tasks", cmd_tasks, "show the task tree of a project as an outline")
     p.add_argument("--project", required=True, help="project id or link (taskade.com/d/...)")
     _add_listing_options(p)
-    p = add("export", cmd_export, "write a parquet snapshot of one space or all spaces")
+    _add_export_options(add("export", cmd_export,
+                            "write a parquet snapshot of one space or all spaces"))
+    _add_snapshots_command(sub)
+    return parser
+
+
+def _add_export_options(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--space", help="space id or link")
     which.add_argument("--all", action="store_true", help="every space the token can see")
@@ -441,9 +447,6 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also export v1 task details as datasets of their own: every part, "
                    "or some of assignees,dates,notes,fields (one request per task and part; "
                    "the count is printed before the requests start)")
-
-    _add_snapshots_command(sub)
-    return parser
 
 
 def _add_snapshots_command(sub: Any) -> None:

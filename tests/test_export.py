@@ -26,7 +26,7 @@ from taskade_frames import TaskadeClient, export, schemas, snapshots, storage
 from taskade_frames.cli import main
 from taskade_frames.errors import NotFoundError
 from taskade_frames.export import (
-    ENTITIES,
+    DATASETS,
     ExportError,
     SnapshotExistsError,
     SnapshotNotFoundError,
@@ -91,13 +91,13 @@ def test_read_export_returns_the_loaders_frames(emulator, client, tmp_path):
     result = export_all(tmp_path, client, progress=False)
     loaded = {sid: load_space(sid, client, progress=False).frames() for sid in result.spaces}
     expected = {e: pd.concat([f[e] for f in loaded.values()], ignore_index=True)
-                for e in ENTITIES if e != "spaces"}
+                for e in DATASETS if e != "spaces"}
     expected["spaces"] = load_spaces(client)
 
     frames = read_export(tmp_path)
 
-    assert list(frames) == list(ENTITIES)
-    for entity in ENTITIES:
+    assert list(frames) == list(DATASETS)
+    for entity in DATASETS:
         got = frames[entity]
         assert dict(got.dtypes) == schemas.dtypes(entity), entity
         pd.testing.assert_frame_equal(aligned(got, entity),
@@ -138,12 +138,12 @@ def test_every_entity_is_written_per_space_under_hive_partitions(exported):
 
     assert exported.snapshot == "2026-11-29T120000Z"
     assert len(exported.spaces) == 2
-    for entity in ENTITIES:
+    for entity in DATASETS:
         for sid in exported.spaces:
             path = (out / entity / "snapshot=2026-11-29T120000Z" / f"space_id={sid}"
                     / "part-0.parquet")
             assert path.is_file(), path
-    assert len(parquet_files(out)) == len(ENTITIES) * 2
+    assert len(parquet_files(out)) == len(DATASETS) * 2
     manifest = json.loads(exported.manifest.read_text())
     assert exported.manifest == out / "_snapshots" / "2026-11-29T120000Z.json"
     assert manifest["rows"] == exported.rows
@@ -169,8 +169,8 @@ def test_an_empty_space_still_writes_every_entity_with_its_schema(emulator, clie
 
     result = export_space(sid, tmp_path, client, progress=False)
 
-    assert result.rows == {e: int(e == "spaces") for e in ENTITIES}
-    for entity in ENTITIES:
+    assert result.rows == {e: int(e == "spaces") for e in DATASETS}
+    for entity in DATASETS:
         path = tmp_path / entity / f"snapshot={result.snapshot}" / f"space_id={sid}"
         table = pq.read_table(path / "part-0.parquet")
         assert table.num_rows == int(entity == "spaces")
@@ -208,7 +208,7 @@ def test_no_file_nor_metadata_contains_the_token(emulator, client, tmp_path):
     token = FAKE_TOKEN.encode()
 
     files = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(files) == 2 * (len(ENTITIES) + 1)
+    assert len(files) == 2 * (len(DATASETS) + 1)
     raw = b"".join(p.read_bytes() for p in files)
     assert b"needle-7f3a" in raw
     assert token not in raw

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 
 from taskade_frames import export, storage
-from taskade_frames.export import ENTITIES, ExportError, export_all, export_space
+from taskade_frames.export import DATASETS, ExportError, export_all, export_space
 from taskade_frames.snapshots import list_snapshots, read_export
 
 from .conftest import FAKE_TOKEN
@@ -83,7 +83,7 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
     assert list((out / storage.STAGING).rglob("*.parquet")), "the kill left staged files"
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot]
     after_kill = read_export(out)
-    for entity in ENTITIES:
+    for entity in DATASETS:
         pd.testing.assert_frame_equal(after_kill[entity], committed[entity], obj=entity)
         seen = snapshots_seen_by_duckdb(out, entity)
         assert set(seen) == {first.snapshot}, entity
@@ -166,7 +166,7 @@ def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator,
     assert b"Traceback" not in err
     assert not (out / storage.STAGING).exists()
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot]
-    for entity in ENTITIES:
+    for entity in DATASETS:
         assert set(snapshots_seen_by_duckdb(out, entity)) == {first.snapshot}, entity
 
 
