@@ -48,6 +48,7 @@ __all__ = [
     "error_for_status",
     "redact",
     "register_secret",
+    "registered_secrets",
 ]
 
 # Every token a client in this process holds. Text from a server may echo our
@@ -70,6 +71,12 @@ def register_secret(secret: str) -> None:
         )
         with _SECRETS_LOCK:
             _SECRETS[secret] = chunks
+
+
+def registered_secrets() -> tuple[str, ...]:
+    """Every secret registered so far (for checks that scan output for leaks)."""
+    with _SECRETS_LOCK:
+        return tuple(_SECRETS)
 
 
 def redact(text: object) -> str:

@@ -6,11 +6,16 @@ can set page caps and faults freely. The token is obviously fake.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from taskade_frames import TaskadeClient
 from taskade_frames._http import Hooks
 from taskade_frames.emulator import Emulator
+from taskade_frames.errors import registered_secrets
+
+from .secret_scan import Scanner, Secret, scan_tree, secrets_in_sources
 
 FAKE_TOKEN = "fake-token-for-tests-0000"
 
@@ -83,3 +88,57 @@ def profile_client(profile_emulator, sleeps):
                       _hooks=recording(sleeps))
     yield c
     c.close()
+
+
+# -- nothing a test writes holds a secret (#12) -------------------------------------------
+# At the end of the session every file under pytest's basetemp and test-artifacts/ is
+# searched for each token a client registered, each secret the test sources spell out, and
+# any piece of one longer than 8 characters; so is each test's captured output and logs.
+# A hit fails the session, naming the file and which secret, never the secret itself.
+
+_SCAN_ROOTS: list[Path] = []
+_LEAKS: list[str] = []
+_SOURCE_SECRETS = secrets_in_sources(Path(__file__).parent)
+
+
+def session_scanner() -> Scanner:
+    """What the session scan looks for: the sources' secrets and every registered token."""
+    clients = (Secret(t.encode("utf-8", "surrogatepass"), "a token a client registered")
+               for t in registered_secrets())
+    return Scanner([*_SOURCE_SECRETS, *clients])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _scan_what_tests_write(tmp_path_factory, pytestconfig):
+    """Remember where tests write, for the scan in ``pytest_sessionfinish``."""
+    _SCAN_ROOTS[:] = [tmp_path_factory.getbasetemp(), pytestconfig.rootpath / "test-artifacts"]
+    yield
+
+
+def pytest_runtest_logreport(report):
+    texts = [(name, text) for name, text in report.sections]
+    if report.failed and report.longrepr is not None:
+        texts.append((f"failure report ({report.when})", str(report.longrepr)))
+    if texts:
+        scanner = session_scanner()
+        for name, text in texts:
+            label = scanner.find(text.encode("utf-8", "surrogatepass"))
+            leak = f"{report.nodeid}: {name} holds {label}"
+            if label and leak not in _LEAKS:  # later phases' reports repeat earlier sections
+                _LEAKS.append(leak)
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if not _SCAN_ROOTS:
+        return
+    for path, label in scan_tree(_SCAN_ROOTS, session_scanner()):
+        _LEAKS.append(f"{path} holds {label}")
+    if _LEAKS and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _LEAKS:
+        terminalreporter.write_sep("=", "secrets in what the tests wrote", red=True)
+        for line in _LEAKS:
+            terminalreporter.write_line(line)
