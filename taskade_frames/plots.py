@@ -221,42 +221,67 @@ def open_work_by_branch(
 _FEW_SNAPSHOTS = 8
 
 
-def _fixed_format(times: pd.DatetimeIndex) -> tuple[str, str]:
-    """A tick format that tells every two snapshots apart, and what goes in the label.
+def _tick_texts(times: pd.DatetimeIndex) -> tuple[list[str], str]:
+    """A tick label per snapshot time that tells it from every other, and the axis
+    label's suffix: the date or year that every tick shares.
 
-    Two times at least a minute apart differ in their minutes, a day apart in
-    their dates, 31 days apart in their months: the closest pair picks the unit.
+    Times at least a minute apart differ in their minutes, a day apart in their
+    dates, 31 days apart in their months: the closest pair picks the unit. Two
+    exports in a quick loop can commit within one second, so the seconds then
+    get as many decimals as it takes to tell them apart. The year is always on
+    the tick or in the suffix.
+
+    >>> _tick_texts(pd.DatetimeIndex(["2026-03-02 10:00:00.1", "2026-03-02 10:00:00.6"]))
+    (['10:00:00.1', '10:00:00.6'], ', 2026-03-02')
     """
+    first = times[0]
     if len(times) == 1:
-        return "%Y-%m-%d %H:%M:%S", ""
+        return [f"{first:%Y-%m-%d %H:%M:%S}"], ""
     gap = pd.Series(times).diff().min()
-    one_day = times[0].date() == times[-1].date()
-    one_year = times[0].year == times[-1].year
+    one_day = first.date() == times[-1].date()
+    one_year = first.year == times[-1].year
+    clock, date, suffix = "", "", ""
     if gap >= pd.Timedelta(days=31):
-        return "%b %Y", ""
-    if gap >= pd.Timedelta(days=1):
-        return ("%b %d", f", {times[0]:%Y}") if one_year else ("%Y-%m-%d", "")
-    clock = "%H:%M" if gap >= pd.Timedelta(minutes=1) else "%H:%M:%S"
-    return (clock, f", {times[0]:%Y-%m-%d}") if one_day else (f"{clock}\n%b %d", "")
+        date = "%b %Y"
+    elif gap >= pd.Timedelta(days=1):
+        date, suffix = ("%b %d", f", {first:%Y}") if one_year else ("%Y-%m-%d", "")
+    else:
+        clock = "%H:%M" if gap >= pd.Timedelta(minutes=1) else "%H:%M:%S"
+        if one_day:
+            suffix = f", {first:%Y-%m-%d}"
+        else:
+            date, suffix = ("\n%b %d", f", {first:%Y}") if one_year else ("\n%Y-%m-%d", "")
+    digits = 0
+    if gap < pd.Timedelta(seconds=1):  # the fewest decimals that tell every pair apart
+        seconds = [t.floor("s") for t in times]
+        fractions = [f"{t.microsecond:06d}" for t in times]
+        digits = next(d for d in range(1, 7)
+                      if len(set(zip(seconds, [f[:d] for f in fractions], strict=True)))
+                      == len(times))
+    texts = [t.strftime(clock) + (f".{t.microsecond:06d}"[: digits + 1] if digits else "")
+             + t.strftime(date) for t in times]
+    return texts, suffix
 
 
 def _time_axis(axis: Any, when: Any) -> str:
-    """Label a date axis readably whether snapshots are seconds or years apart.
+    """Label a date axis readably whether snapshots are milliseconds or years apart.
 
-    A handful of snapshots get a tick each, at their own times; more get a date
-    locator that never ticks below a second (matplotlib's own choice for a span of
-    seconds is microseconds, labelled "59.0 59.2 ..."). Returns the axis label,
-    which carries the date when every tick shares it.
+    A handful of snapshots get a tick each, at their own times (``_tick_texts``);
+    more get a date locator that never ticks below a second (matplotlib's own
+    choice for a span of seconds is microseconds, labelled "59.0 59.2 ...").
+    Returns the axis label, which carries the date when every tick shares it.
     """
     import matplotlib.dates as mdates
-    from matplotlib.ticker import FixedLocator
+    from matplotlib.ticker import FixedLocator, FuncFormatter
 
     times = pd.DatetimeIndex(when).unique().sort_values()
     label = "Snapshot time (UTC)"
     if len(times) <= _FEW_SNAPSHOTS:
-        fmt, suffix = _fixed_format(times)
-        axis.set_major_locator(FixedLocator(mdates.date2num(times.to_pydatetime())))
-        axis.set_major_formatter(mdates.DateFormatter(fmt))
+        texts, suffix = _tick_texts(times)
+        where = mdates.date2num(times.to_pydatetime())
+        by_place = dict(zip(where.tolist(), texts, strict=True))
+        axis.set_major_locator(FixedLocator(where))
+        axis.set_major_formatter(FuncFormatter(lambda x, _pos: by_place.get(x, "")))
         if len(times) == 1:
             pad = pd.Timedelta(hours=12)
             axis.axes.set_xlim(times[0] - pad, times[0] + pad)

@@ -200,6 +200,47 @@ def test_over_time_ticks_never_show_fractions_of_a_second(n, seconds):
         assert len(labels) == n and len(set(labels)) == n, labels
 
 
+def test_over_time_axis_tells_apart_snapshots_within_one_second():
+    # two exports in a quick loop commit in the same second ("...Z" and "...Z-2")
+    times = pd.to_datetime(["2026-03-02 10:42:59.100", "2026-03-02 10:42:59.650",
+                            "2026-03-02 10:43:00.200"], utc=True)
+
+    labels, _, xlabel = tick_labels(times)
+
+    assert labels == ["10:42:59.1", "10:42:59.6", "10:43:00.2"]
+    assert xlabel == "Snapshot time (UTC), 2026-03-02"
+
+
+def test_over_time_axis_says_the_year_when_close_snapshots_span_two_years():
+    times = pd.to_datetime(["2025-06-01 10:00:00", "2026-01-01 10:00:00",
+                            "2026-01-01 10:00:05"], utc=True)
+
+    labels, _, xlabel = tick_labels(times)
+
+    assert labels == ["10:00:00\n2025-06-01", "10:00:00\n2026-01-01", "10:00:05\n2026-01-01"]
+    assert xlabel == "Snapshot time (UTC)"
+
+
+# Snapshots a few ms to years apart, often around a new year: steps of every scale.
+STEP_MS = st.one_of(st.integers(1, 999), st.integers(1_000, 86_400_000),
+                    st.integers(86_400_000, 3 * 365 * 86_400_000))
+FEW_TIMES = st.tuples(
+    st.datetimes(min_value=pd.Timestamp("2020-12-31 23:59:58").to_pydatetime(),
+                 max_value=pd.Timestamp("2027-12-31").to_pydatetime()),
+    st.lists(STEP_MS, min_size=1, max_size=plots._FEW_SNAPSHOTS - 1),
+).map(lambda a: pd.Timestamp(a[0]).floor("ms")
+      + pd.to_timedelta(np.cumsum([0, *a[1]]), unit="ms"))
+
+
+@given(FEW_TIMES)
+def test_a_few_snapshots_at_any_times_each_get_a_tick_that_says_when(times):
+    texts, suffix = plots._tick_texts(times)
+
+    assert len(set(texts)) == len(times), texts
+    for when, text in zip(times, texts, strict=True):
+        assert str(when.year) in text + suffix, (when, text, suffix)
+
+
 @pytest.mark.parametrize(
     ("plot", "frame", "message"),
     [
