@@ -6,6 +6,7 @@ can set page caps and faults freely. The token is obviously fake.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from taskade_frames._http import Hooks
 from taskade_frames.emulator import Emulator
 from taskade_frames.errors import registered_secrets
 
-from .secret_scan import Scanner, Secret, scan_tree, secrets_in_sources
+from .secret_scan import FRAGMENT, Scanner, Secret, scan_tree, secrets_in_sources
 
 FAKE_TOKEN = "fake-token-for-tests-0000"
 
@@ -92,27 +93,49 @@ def profile_client(profile_emulator, sleeps):
 
 # -- nothing a test writes holds a secret (#12) -------------------------------------------
 # At the end of the session every file under pytest's basetemp and test-artifacts/ is
-# searched for each token a client registered, each secret the test sources spell out, and
+# searched for the token of each client a test built, each secret the test sources spell out, and
 # any piece of one longer than 8 characters; so is each test's captured output and logs.
 # A hit fails the session, naming the file and which secret, never the secret itself.
 
 _SCAN_ROOTS: list[Path] = []
 _LEAKS: list[str] = []
+_CLIENT_TOKENS: set[str] = set()
 _SOURCE_SECRETS = secrets_in_sources(Path(__file__).parent)
 
 
 def session_scanner() -> Scanner:
-    """What the session scan looks for: the sources' secrets and every registered token."""
-    clients = (Secret(t.encode("utf-8", "surrogatepass"), "a token a client registered")
-               for t in registered_secrets())
+    """What the session scan looks for: the sources' secrets and every client's token.
+
+    Only tokens a client was built with count: redaction tests register random
+    strings by the hundred (hypothesis), and some of those match text by chance.
+    """
+    clients = (Secret(t.encode("utf-8", "surrogatepass"),
+                      f"the token of a client a test built ({len(t)} characters)")
+               for t in sorted(_CLIENT_TOKENS) if len(t) >= FRAGMENT)  # shorter: plain text
     return Scanner([*_SOURCE_SECRETS, *clients])
 
 
 @pytest.fixture(scope="session", autouse=True)
 def _scan_what_tests_write(tmp_path_factory, pytestconfig):
-    """Remember where tests write, for the scan in ``pytest_sessionfinish``."""
+    """Remember where tests write and the token of every client they build, for the scan
+    in ``pytest_sessionfinish``."""
     _SCAN_ROOTS[:] = [tmp_path_factory.getbasetemp(), pytestconfig.rootpath / "test-artifacts"]
+    original = TaskadeClient.__init__
+
+    @functools.wraps(original)
+    def observed(self, *args, **kwargs):
+        before = set(registered_secrets())
+        token = args[0] if args else kwargs.get("token")
+        try:
+            original(self, *args, **kwargs)
+        finally:  # a refused token is a test's token too
+            _CLIENT_TOKENS.update(set(registered_secrets()) - before)
+            if isinstance(token, str) and token:
+                _CLIENT_TOKENS.add(token)
+
+    TaskadeClient.__init__ = observed
     yield
+    TaskadeClient.__init__ = original
 
 
 def pytest_runtest_logreport(report):

@@ -18,7 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskade_frames import TaskadeClient
-from taskade_frames.errors import register_secret
+from taskade_frames.errors import ConfigurationError, register_secret
 
 from .conftest import FAKE_TOKEN, session_scanner
 from .secret_scan import FRAGMENT, Scanner, Secret, scan_tree, secrets_in_sources
@@ -87,14 +87,19 @@ def test_the_sources_name_every_secret_the_tests_use():
 
 
 def test_the_session_scan_looks_for_the_token_of_every_client_a_test_built():
-    token = "audit-fake-token-" + "Kp4Wq8Zr2Xm6"
+    token = "audit-scan-" + "Kp4Wq8Zr2Xm6"  # shares no piece with FAKE_TOKEN
+    refused = "audit-scan-\u200b" + "Vb7Nc5Lt9Qh3"
     TaskadeClient(token, base_url="http://127.0.0.1:1/api/v2").close()
+    with pytest.raises(ConfigurationError):
+        TaskadeClient(refused, base_url="http://127.0.0.1:1/api/v2")
+    register_secret("audit-direct-" + "Zq8Wk3Xm5Pr1")  # as redaction tests do, no client
 
-    register_secret("tok_" + "e" * 40)  # as the redaction tests do
+    scanner = session_scanner()
 
-    assert session_scanner().find(f"...{token[4 : 4 + FRAGMENT]}...".encode())
-    # a run of one character identifies no token, and binary files hold such runs
-    assert session_scanner().find(b"e" * 20) is None
+    assert scanner.find(f"...{token[4:4 + FRAGMENT]}...".encode())
+    assert scanner.find(f"...{refused[-FRAGMENT:]}...".encode())
+    # hypothesis registers hundreds of random strings; they are not tokens of a client
+    assert scanner.find(b"...Zq8Wk3Xm5Pr1...") is None
 
 
 # Tokens of distinct letters, the text around them without letters: only a piece
