@@ -157,6 +157,20 @@ def _emit(df: Any, args: argparse.Namespace, table: Callable[[Any], str] = _tabl
         partial.unlink(missing_ok=True)
 
 
+def _check_output(args: argparse.Namespace) -> None:
+    """Refuse an ``--output`` that cannot be written before any data is fetched: a folder
+    is a usage mistake (exit 2), a missing folder an environment one (exit 1)."""
+    output = getattr(args, "output", None)
+    if output is None:
+        return
+    target = Path(output)
+    if target.is_dir():
+        raise UsageError(f"--output {output} is a folder: name a file in it")
+    parent = target.parent
+    if not parent.is_dir():
+        raise FileNotFoundError(f"cannot write {output}: no folder {parent}")
+
+
 def _limited(df: Any, limit: int | None) -> Any:
     return df if limit is None else df.head(limit)
 
@@ -485,6 +499,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _check_output(args)
         code = int(args.fn(args) or 0)
         sys.stdout.flush()  # a closed pipe shows here, inside the handlers below
         return code

@@ -288,5 +288,19 @@ def test_an_unwritable_output_file_fails_with_exit_1_and_leaves_nothing(env, tmp
 
     code = main(["spaces", "--format", "csv", "--output", str(target)])
 
-    assert code == 1 and "error:" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert code == 1 and f"error: cannot write {target}: no folder {target.parent}" in err
+    assert "partial" not in err  # the temporary file's name is ours, not the user's business
     assert list(tmp_path.iterdir()) == []
+
+
+def test_an_output_that_is_a_folder_is_a_usage_error_and_writes_nothing(env, tmp_path, capsys):
+    folder = tmp_path / "reports"
+    folder.mkdir()
+
+    code = main(["spaces", "--format", "csv", "--output", str(folder)])
+
+    err = capsys.readouterr().err
+    # was: a temporary file written next to the folder, then "[Errno 21] Is a directory"
+    assert code == 2 and f"--output {folder} is a folder: name a file in it" in err
+    assert [p.name for p in tmp_path.iterdir()] == ["reports"] and not any(folder.iterdir())
