@@ -388,6 +388,8 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
         print(f"{verb} {int((removed['kind'] == 'snapshot').sum())} snapshot(s), "
               f"{int((removed['kind'] == 'leftover').sum())} leftover(s)")
         return 0
+    if args.keep_last is not None or args.older_than is not None or args.dry_run:
+        raise UsageError("--keep-last, --older-than and --dry-run go with prune, not list")
     listed = list_snapshots(args.out)
     print(_table(listed))
     damaged = int(listed["damaged"].notna().sum())

@@ -304,3 +304,11 @@ def test_an_output_that_is_a_folder_is_a_usage_error_and_writes_nothing(env, tmp
     # was: a temporary file written next to the folder, then "[Errno 21] Is a directory"
     assert code == 2 and f"--output {folder} is a folder: name a file in it" in err
     assert [p.name for p in tmp_path.iterdir()] == ["reports"] and not any(folder.iterdir())
+
+
+@pytest.mark.parametrize("extra", [["--keep-last", "1"], ["--older-than", "30d"], ["--dry-run"]])
+def test_prune_options_on_snapshots_list_are_a_usage_error(extra, tmp_path, capsys):
+    # was: silently ignored, so "list --keep-last 1" looked like a preview of a prune
+    code = main(["snapshots", "list", "--out", str(tmp_path), *extra])
+
+    assert code == 2 and "go with prune" in capsys.readouterr().err
