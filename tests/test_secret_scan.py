@@ -18,6 +18,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from taskade_frames import TaskadeClient
+from taskade_frames.emulator import DEFAULT_TOKEN
 from taskade_frames.errors import ConfigurationError, register_secret
 
 from .conftest import FAKE_TOKEN, session_scanner
@@ -93,6 +94,7 @@ def test_the_session_scan_looks_for_the_token_of_every_client_a_test_built():
     with pytest.raises(ConfigurationError):
         TaskadeClient(refused, base_url="http://127.0.0.1:1/api/v2")
     register_secret("audit-direct-" + "Zq8Wk3Xm5Pr1")  # as redaction tests do, no client
+    TaskadeClient(DEFAULT_TOKEN, base_url="http://127.0.0.1:1/api/v2").close()
 
     scanner = session_scanner()
 
@@ -100,6 +102,8 @@ def test_the_session_scan_looks_for_the_token_of_every_client_a_test_built():
     assert scanner.find(f"...{refused[-FRAGMENT:]}...".encode())
     # hypothesis registers hundreds of random strings; they are not tokens of a client
     assert scanner.find(b"...Zq8Wk3Xm5Pr1...") is None
+    # the emulator's well-known token is no secret: its files say "emulator-workspace"
+    assert scanner.find(b'"format": "taskade-frames-emulator-workspace"') is None
 
 
 # Tokens of distinct letters, the text around them without letters: only a piece
