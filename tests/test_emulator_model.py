@@ -258,6 +258,30 @@ def test_advance_is_deterministic_however_the_days_are_split():
     assert _snapshot(one) != _snapshot(other_seed)
 
 
+def test_the_sample_keeps_advancing_for_a_season():
+    # was: "duplicate task id" on day 22. The sample is read from a file, and its id
+    # generator started again from the seed that had made the sample's own ids.
+    ws = sample_workspace()
+
+    done = ws.advance(days=120)
+
+    assert done["added"] > 0 and ws.clock - CLOCK_START == timedelta(days=120)
+
+
+def test_a_workspace_read_from_a_file_never_hands_out_an_id_it_holds():
+    ws = Workspace("w")
+    project = ws.add_project(ws.add_space("S", id="s1"), "P", id="p1")
+    made = [ws.add_task(project, f"task {i}") for i in range(20)]
+    block = ws.add_block(project, "a block")
+
+    again = Workspace.from_json(ws.to_json())
+    fresh = [again.add_task(project, "new"), *again.add_outline(project, [(0, "x", False)]),
+             again.add_block(project, "another"), again.new_id(), again.new_id(uuid=True)]
+
+    assert not set(fresh) & {*made, block, "s1", "p1"}
+    assert Workspace.from_json(ws.to_json()).add_task(project, "new") == fresh[0]  # replayable
+
+
 def test_advance_completes_reopens_adds_and_moves_tasks_as_it_reports():
     ws = sample_workspace()
     before = _snapshot(ws)

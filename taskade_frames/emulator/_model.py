@@ -15,7 +15,7 @@ import random
 import string
 import threading
 from array import array
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from json.encoder import encode_basestring_ascii
@@ -474,10 +474,14 @@ class Workspace:
 
     # -- ids -------------------------------------------------------------------
 
-    def new_id(self, *, uuid: bool = False) -> str:
-        """A fresh id: uuid-shaped (tasks, blocks) or 16 letters and digits."""
+    def new_id(self, *, uuid: bool = False, avoid: Container[str] = ()) -> str:
+        """A fresh id: uuid-shaped (tasks, blocks; none of ``avoid``) or 16 letters and
+        digits (no space's, folder's, project's... id)."""
         if uuid:
-            return uuid_like(self._rng)  # 122 random bits: a clash is not a real risk
+            # 122 random bits, but a generator replayed from its seed repeats itself
+            while (candidate := uuid_like(self._rng)) in avoid:
+                pass
+            return candidate
         taken = (self.spaces, self.folders, self.projects, self.agents, self.conversations,
                  self.media, self.templates)
         while True:
@@ -556,7 +560,7 @@ class Workspace:
         """
         with self.lock:
             table = self.projects[project_id].tasks
-            task_id = id or self.new_id(uuid=True)
+            task_id = id or self.new_id(uuid=True, avoid=table)
             table.add(task_id, text, parent_id, completed)
             return task_id
 
@@ -586,8 +590,9 @@ class Workspace:
         trees (depth 0 starts a tree); returns the new task ids in that order."""
         with self.lock:
             rows = list(rows)
-            ids = [self.new_id(uuid=True) for _ in rows]
-            self.projects[project_id].tasks.extend(
+            table = self.projects[project_id].tasks
+            ids = [self.new_id(uuid=True, avoid=table) for _ in rows]
+            table.extend(
                 (task_id, depth, text, completed)
                 for task_id, (depth, text, completed) in zip(ids, rows, strict=True)
             )
@@ -601,8 +606,9 @@ class Workspace:
     def add_block(self, project_id: str, text: str, completed: bool = False, *,
                   id: str | None = None) -> str:
         with self.lock:
-            block_id = id or self.new_id(uuid=True)
-            self.projects[project_id].blocks.add(block_id, text, None, completed)
+            blocks = self.projects[project_id].blocks
+            block_id = id or self.new_id(uuid=True, avoid=blocks)
+            blocks.add(block_id, text, None, completed)
             return block_id
 
     def add_member(self, project_id: str, handle: str, display_name: str | None = None) -> None:
@@ -825,6 +831,10 @@ class Workspace:
         for t in data["templates"]:
             ws.templates[t["id"]] = Template(t["id"], t["name"], t["space_id"],
                                              t.get("folder_id"))
+        # The file's ids came from the seed's generator: replaying it from the start would
+        # hand them out again. A stream of its own, still the same for the same file.
+        held = sum(len(p.tasks) + len(p.blocks) for p in ws.projects.values())
+        ws._rng = random.Random(f"fresh-ids:{ws.seed}:read:{len(ws.projects)}:{held}")
         return ws
 
     def save(self, path: str | Path) -> None:
