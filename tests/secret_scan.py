@@ -98,7 +98,12 @@ def _keys(data: bytes) -> np.ndarray:
 def texts_of(path: Path) -> Iterator[bytes]:
     """Every readable form of a file: its bytes, then what they decode to."""
     with open(path, "rb") as f:
-        raw = f.read(_MAX_BYTES)
+        yield from forms_of(f.read(_MAX_BYTES))
+
+
+def forms_of(raw: bytes) -> Iterator[bytes]:
+    """Every readable form of some bytes (a file, an object in a bucket): the bytes,
+    then what they decode to (gzip, parquet values and metadata)."""
     yield raw
     if raw[:2] == b"\x1f\x8b":
         with contextlib.suppress(OSError, EOFError):  # a torn gzip: its bytes were searched
