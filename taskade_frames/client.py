@@ -424,7 +424,7 @@ def _http_transports(token: str | None, base_url: str | None, timeout: float, ma
         raise ConfigurationError(_NO_TOKEN)
     url = base_url or env.base_url or DEFAULT_BASE_URL
     v1_url = v1_base_url or env.v1_base_url or derive_v1_url(url)
-    out = []
+    out: list[Transport | None] = []
     for where in (url, v1_url):
         if where is None:
             out.append(None)

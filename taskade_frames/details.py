@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
 from collections.abc import Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -59,6 +60,8 @@ PARTS: dict[str, tuple[str, str, str]] = {
     "notes": ("note", "taskNoteGet", "task_notes"),
     "fields": ("fields", "taskFieldsValueGet", "task_field_values"),
 }
+# Requests from which a load's cost is logged as a warning rather than as information.
+LARGE_RUN = 1_000
 # Parts whose absence v1 may answer with 404: an empty result if the task still exists.
 _MAY_BE_ABSENT = frozenset({"dates", "notes"})
 
@@ -304,8 +307,11 @@ def fetch_task_details(
     targets = list(dict.fromkeys((str(p), str(t)) for p, t in targets
                                  if not pd.isna(p) and not pd.isna(t)))
     total = len(targets) * len(parts)
-    log.info("task details: %s", plan_requests(len(targets), parts))
+    # Said before the first request; a large run at WARNING, so it shows without setup.
+    log.log(logging.WARNING if total >= LARGE_RUN else logging.INFO, "task details: %s",
+            plan_requests(len(targets), parts))
     run = _Run(rows={p: [] for p in parts})
+    stop = threading.Event()
     from tqdm.auto import tqdm
 
     bar = tqdm(
@@ -318,7 +324,7 @@ def fetch_task_details(
     pool = ThreadPoolExecutor(max_workers=max_workers)
     try:
         futures: dict[Future, tuple[str, str, str]] = {
-            pool.submit(_get, client, pid, tid, part): (pid, tid, part)
+            pool.submit(_get, client, pid, tid, part, stop): (pid, tid, part)
             for pid, tid in targets
             for part in parts
         }
@@ -327,6 +333,7 @@ def fetch_task_details(
             bar.update(1)
             _collect(run, fut, pid, tid, part, (field_defs or {}).get(pid, {}), strict)
     finally:
+        stop.set()  # on Ctrl-C or a strict error: running calls abandon their retry waits
         pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     deleted = _settle_not_found(run, client)
@@ -346,10 +353,12 @@ def _as_done(futures: dict[Future, Any]) -> Iterable[Future]:
         yield from done
 
 
-def _get(client: TaskadeClient, project_id: str, task_id: str, part: str) -> dict[str, Any]:
+def _get(client: TaskadeClient, project_id: str, task_id: str, part: str,
+         stop: threading.Event) -> dict[str, Any]:
     route, operation, _ = PARTS[part]
     path = f"/projects/{quote(project_id, safe='')}/tasks/{quote(task_id, safe='')}/{route}"
-    return client.get_v1(path, operation)
+    with client.cancel_scope(stop):
+        return client.get_v1(path, operation)
 
 
 def _collect(

@@ -642,9 +642,13 @@ def _cached_details(frames: Mapping[str, pd.DataFrame],
         return None
     errors = frames["errors"]
     mine = errors["resource"].str.startswith("task:").fillna(False).astype(bool)
+    def frame(name: str) -> pd.DataFrame:
+        return frames.get(name, schemas.empty_frame(name))
+
     return details_mod.TaskDetails(
         parts=parts, errors=errors[mine].reset_index(drop=True),
-        **{e: frames.get(e, schemas.empty_frame(e)) for e in DETAIL_DATASETS})
+        task_assignees=frame("task_assignees"), task_dates=frame("task_dates"),
+        task_notes=frame("task_notes"), task_field_values=frame("task_field_values"))
 
 
 def _fresh(store: Store, space_id: str, age: pd.Timedelta,

@@ -357,3 +357,12 @@ def test_v1_url_ignores_the_environment_when_told_to(monkeypatch):
     assert c.v1_base_url == "https://a.example/api/v1"
     assert TaskadeClient.from_env(token=FAKE_TOKEN, base_url="https://a.example/api/v2"
                                   ).v1_base_url == "https://c.example/api/v1"
+
+
+def test_a_large_run_says_its_cost_as_a_warning(emulator, client, caplog):
+    backlog = project(emulator, "Bug Triage Backlog")
+    with caplog.at_level(logging.WARNING, logger="taskade_frames.details"):
+        load_task_details(backlog.id, client, parts="notes", progress=False)
+    said = [r for r in caplog.records if "requests" in r.getMessage()]
+    assert [r.levelno for r in said] == [logging.WARNING]
+    assert plan_requests(len(backlog.tasks), ("notes",)) in said[0].getMessage()
