@@ -144,3 +144,18 @@ def test_the_notebook_cache_answers_details_only_from_a_snapshot_that_has_them(
     pd.testing.assert_frame_equal(
         again.details.task_dates.sort_values(key, ignore_index=True),
         live.sort_values(key, ignore_index=True), obj="task_dates")
+
+
+def test_a_day_of_emulated_work_shows_in_the_diff_as_reassignments_and_slips(
+        emulator, client, tmp_path):
+    sid = personal(emulator)
+    kw = {"progress": False, "details": ("assignees", "dates")}
+    export_space(sid, tmp_path, client, snapshot="2026-01-01T000000Z", **kw)
+    changes = emulator.advance(days=3)
+    export_space(sid, tmp_path, client, snapshot="2026-01-02T000000Z", **kw)
+    diff = diff_snapshots(tmp_path)
+    counts = diff.change.value_counts()
+    assert changes["reassigned"] > 0 and changes["rescheduled"] > 0
+    assert counts.get("reassigned", 0) > 0 and counts.get("due_changed", 0) > 0
+    moved = diff[diff.change == "due_changed"]
+    assert (moved.value_after > moved.value_before).all()  # ISO dates: later sorts later

@@ -707,12 +707,14 @@ class Workspace:
 
         Each day, in every project with tasks, a few percent of the open tasks get
         completed, and now and then a task is reopened, added or moved (with its
-        subtree). The choices come from a generator seeded by the workspace seed, the
-        day and the project, so the same calls give the same workspace: two
-        snapshots taken a day apart differ the way a real team's would.
+        subtree). Now and then an open task is handed to another member or its due
+        date slips (v1 details). The choices come from generators seeded by the
+        workspace seed, the day and the project, so the same calls give the same
+        workspace: two snapshots taken a day apart differ the way a real team's would.
 
         Returns:
-            How many tasks were ``completed``, ``reopened``, ``added`` and ``moved``.
+            How many tasks were ``completed``, ``reopened``, ``added``, ``moved``,
+            ``reassigned`` and ``rescheduled``.
         Raises:
             TypeError: ``days`` is not an int; ValueError: it is negative.
 
@@ -726,7 +728,10 @@ class Workspace:
             raise TypeError(f"days must be an int, not {type(days).__name__}")
         if days < 0:
             raise ValueError(f"days must be 0 or more, not {days}")
-        totals = dict.fromkeys(("completed", "reopened", "added", "moved"), 0)
+        from ._task_details import one_day_of_details
+
+        totals = dict.fromkeys(("completed", "reopened", "added", "moved", "reassigned",
+                                "rescheduled"), 0)
         with self.lock:
             for _ in range(days):
                 self.clock += timedelta(days=1)
@@ -736,6 +741,10 @@ class Workspace:
                         continue
                     rng = random.Random(f"advance:{self.seed}:{day}:{project.id}")
                     for key, n in _one_day_of_work(self, project.id, rng).items():
+                        totals[key] += n
+                    # Its own stream: the v2-visible work stays as it was without details.
+                    rng = random.Random(f"advance-details:{self.seed}:{day}:{project.id}")
+                    for key, n in one_day_of_details(self, project.id, rng).items():
                         totals[key] += n
         return totals
 

@@ -118,3 +118,31 @@ def add_task_details(
             parts["fields"] = values
         if parts:
             ws.set_task_details(project_id, task["id"], **parts)
+
+
+def one_day_of_details(ws: Workspace, project_id: str, rng: random.Random) -> dict[str, int]:
+    """One day of v1 detail changes in one project: an open task or two handed to
+    another member, a due date or two slipping by a few days (the caller holds the lock)."""
+    project = ws.projects[project_id]
+    table = project.tasks
+    open_ids = [table.id_at(i) for i, done in enumerate(table.completed_flags()) if not done]
+    handles = [m["handle"] for m in project.members]
+    reassigned = rescheduled = 0
+    owned = [t for t in open_ids if project.details.get(t, {}).get("assignees")]
+    if len(handles) > 1 and owned and rng.random() < 0.6:
+        for task_id in rng.sample(owned, min(len(owned), rng.randint(1, 2))):
+            current = project.details[task_id]["assignees"]
+            others = [h for h in handles if h not in current]
+            if others:
+                project.details[task_id]["assignees"] = [rng.choice(others)]
+                reassigned += 1
+    dated = [t for t in open_ids if project.details.get(t, {}).get("date")]
+    if dated and rng.random() < 0.6:
+        for task_id in rng.sample(dated, min(len(dated), rng.randint(1, 2))):
+            item = project.details[task_id]["date"]
+            end = item.get("end")
+            moving = end if isinstance(end, dict) and "date" in end else item["start"]
+            day = date.fromisoformat(moving["date"]) + timedelta(days=rng.randint(1, 7))
+            moving["date"] = day.isoformat()
+            rescheduled += 1
+    return {"reassigned": reassigned, "rescheduled": rescheduled}
