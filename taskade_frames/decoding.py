@@ -67,9 +67,20 @@ class TypedPage(Sequence["Row"]):
         return f"TypedPage({len(self.keys)} items, columns={list(self.columns)})"
 
     def take(self, indices: Sequence[int]) -> TypedPage:
-        """The rows at ``indices``, in that order (the pager drops duplicates with it)."""
+        """The rows at ``indices``, in that order (the pager drops duplicates with it).
+
+        A ``range`` of step 1 (all but the item a cursor page repeats) is a slice:
+        no copy.
+        """
         import pyarrow as pa
 
+        if isinstance(indices, range) and indices.step == 1:
+            start, stop = indices.start, max(indices.start, indices.stop)
+            return TypedPage(
+                {name: arr.slice(start, stop - start) for name, arr in self.columns.items()},
+                self.keys[start:stop],
+                self.api,
+            )
         picked = pa.array(indices, type=pa.int64())
         return TypedPage(
             {name: arr.take(picked) for name, arr in self.columns.items()},

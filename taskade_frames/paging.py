@@ -567,7 +567,7 @@ class Pager:
             before = len(seen)
             seen.update(ids)
             if len(seen) == before + len(ids) - skip:
-                return ids, ids, page, page.take(list(range(1, len(ids)))) if skip else page
+                return ids, ids, page, page.take(range(1, len(ids))) if skip else page
             seen.difference_update(ids[skip:])  # a repeat within the page: judge item by item
         self._check_moves(ids, ids, page)
         keep = []

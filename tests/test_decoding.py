@@ -163,6 +163,9 @@ def test_take_keeps_the_rows_asked_for_in_order():
     assert page.keys == ["c", "b"]
     assert page.columns["completed"].to_pylist() == [None, True]
     assert len(page.take([])) == 0
+    tail = DECODE(content)["items"].take(range(1, 3))  # a slice, no copy
+    assert tail.keys == ["b", "c"] and tail.columns["completed"].to_pylist() == [True, None]
+    assert len(DECODE(content)["items"].take(range(2, 1))) == 0
 
 
 def test_rows_read_the_decoded_fields_by_api_name():
