@@ -13,10 +13,7 @@ a listing trustworthy: de-duplication, the repeat guards, the budget and the
 
 from __future__ import annotations
 
-import json
 import logging
-import re
-import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -245,22 +242,13 @@ class CursorAfterLastId(Paginator):
         self._page_ids = [str(i) for i in ids]
         self._page_keys, self._page_items = keys, items
         last = len(ids) - 1
-        first = self._first(self._page_ids)
+        # The item before the last, then (if that one is gone) the last, then earlier ones.
+        # A cursor already sent is not sent again (a one-item page after an echoed one).
+        first = last - 1 if last >= 1 and self._page_ids[last - 1] not in self._sent else last
         earlier = range(first - 1, max(last - 1 - MAX_CURSOR_FALLBACKS, 0) - 1, -1)
         self._order = [first, *([last] if first != last else []), *earlier]
         self._step = 0
         self._move_to(first)
-
-    def _first(self, ids: list[str]) -> int:
-        """Where the next page starts: after the item before the last, then (if that one is
-        gone) the last, then earlier ones. A cursor already sent is not sent again (a
-        one-item page after an echoed one)."""
-        last = len(ids) - 1
-        return last - 1 if last >= 1 and ids[last - 1] not in self._sent else last
-
-    def next_after(self, ids: list[str]) -> str | None:
-        """The cursor a page of string ``ids`` will lead to, before the page is read."""
-        return ids[self._first(ids)] if ids else None
 
     def _move_to(self, at: int) -> None:
         self._at = at
@@ -386,7 +374,6 @@ class Pager:
         self._prev_keys: list[Hashable] = []
         self._stale = 0  # answers in a row that brought nothing new
         self._overlap: Hashable | None = None  # key of the item this page repeats on purpose
-        self._ahead: _Ahead | None = None  # the next page, asked for while this one is read
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
@@ -454,15 +441,9 @@ class Pager:
         """Send one page request; ``None`` when a fallback means: ask again differently."""
         op, rep, strategy = self.op, self.report, self.paginator
         self._asked.add(strategy.position())
-        ahead, self._ahead = self._ahead, None
         try:
-            if ahead is not None and ahead.request == request:
-                payload = ahead.result()  # its answer or its error, as if sent from here
-                self._ahead = ahead.next
-                return payload
-            decode = self._decoder(request, None)
-            if decode is not None:
-                return self.client.send(op, request, decode=decode)
+            if self.decode is not None:
+                return self.client.send(op, request, decode=self.decode)
             return self.client.send(op, request)
         except BadRequestError:
             # Some servers refuse a large limit. Fall back to the spec's
@@ -481,44 +462,6 @@ class Pager:
                 rep.cursor_fallbacks += 1
                 return None
             raise
-
-    def _decoder(self, request: dict[str, Any], owner: _Ahead | None) -> Decode | None:
-        """The decode hook for ``request``: the typed decoder, which for a cursor listing
-        first sends the request for the page after this one (``_send_ahead``)."""
-        if self.decode is None or not isinstance(self.paginator, CursorAfterLastId):
-            return self.decode
-        decode = self.decode
-
-        def ahead_then_decode(content: bytes) -> dict[str, Any] | None:
-            self._send_ahead(request, content, owner)
-            return decode(content)
-
-        return ahead_then_decode
-
-    def _send_ahead(self, request: dict[str, Any], content: bytes, owner: _Ahead | None) -> None:
-        """Send the next page's request now, before this page is even decoded.
-
-        The server then works on the next page while this one is decoded and read,
-        instead of the two taking turns, as a plain loop does. The cursor is read
-        from the raw page (its last ids), so it is a guess: the loop takes the
-        answer only if it is exactly the request it would have sent, and drops it
-        otherwise (a listing read twice changes nothing). Only full pages send
-        ahead: a short one is likely the end.
-        """
-        key = self.op.key.encode()
-        if content.count(b'"' + key + b'"') < self.limit:
-            return
-        ids = _last_ids(content, key)
-        strategy = self.paginator
-        if not ids or not isinstance(strategy, CursorAfterLastId):
-            return
-        ahead = _Ahead(dict(request, after=strategy.next_after(ids)))
-        if owner is None:
-            self._ahead = ahead
-        else:
-            owner.next = ahead  # the loop moves on to it once it takes the owner's answer
-        ahead.start(lambda: self.client.send(self.op, ahead.request,
-                                              decode=self._decoder(ahead.request, ahead)))
 
     def _items(self, payload: dict[str, Any]) -> list[Any] | TypedPage:
         raw = payload.get("items")
@@ -733,70 +676,6 @@ def _find(raw: list[Any] | TypedPage, key: str, ident: Any) -> Mapping[str, Any]
         if isinstance(got, dict) and type(got.get(key)) is type(ident) and got[key] == ident:
             return got
     return None
-
-
-class _Ahead:
-    """One page request sent ahead on a daemon thread (it never delays an exit).
-
-    ``result()`` is the envelope, or raises the request's error (after the
-    client's retries, exactly as if the loop had sent it). ``next`` is the
-    request its own answer sent ahead in turn.
-    """
-
-    def __init__(self, request: dict[str, Any]):
-        self.request = request
-        self.next: _Ahead | None = None
-        self._payload: dict[str, Any] | None = None
-        self._error: BaseException | None = None
-        self._done = threading.Event()
-
-    def start(self, send: Callable[[], dict[str, Any]]) -> None:
-        def run() -> None:
-            try:
-                self._payload = send()
-            except BaseException as exc:  # handed to the loop, which handles it as its own
-                self._error = exc
-            finally:
-                self._done.set()
-
-        threading.Thread(target=run, name="taskade-page-ahead", daemon=True).start()
-
-    def result(self) -> dict[str, Any]:
-        self._done.wait()
-        if self._error is not None:
-            raise self._error
-        assert self._payload is not None
-        return self._payload
-
-
-def _last_ids(content: bytes, key: bytes, want: int = 2) -> list[str] | None:
-    """The last ``want`` string values of ``key`` in a raw JSON page, in page order.
-
-    A guess from the bytes, for ``_send_ahead``: in JSON a quote inside a string
-    is escaped, so ``"id": "`` only appears where an object has that key (an
-    item, or something nested in one; the loop checks the guess).
-    """
-    found: list[str] = []
-    end = len(content)
-    for _ in range(4 * want):
-        at = content.rfind(b'"' + key + b'"', 0, end)
-        if at < 0:
-            break
-        end = at
-        match = _KEYED_STRING.match(content, at + len(key) + 2)
-        if match is None:
-            continue
-        try:
-            value = json.loads(b'"' + match.group(1) + b'"')
-        except ValueError:
-            return None
-        found.append(value)
-        if len(found) == want:
-            return found[::-1]
-    return None
-
-
-_KEYED_STRING = re.compile(rb'\s*:\s*"((?:[^"\\]|\\.)*)"')
 
 
 def _strategy(op: Operation, body: dict[str, Any]) -> Paginator:

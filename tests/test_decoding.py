@@ -11,7 +11,6 @@ way a JavaScript server does (``\\uXXXX`` escapes) and as raw UTF-8.
 from __future__ import annotations
 
 import json
-import threading
 from typing import Any
 
 import pyarrow as pa
@@ -285,90 +284,3 @@ def test_a_sample_project_takes_the_typed_path(monkeypatch, emulator, client):
     typed, plain_ = _both_ways(monkeypatch, pid, client)
     assert taken and all(taken)
     _same(typed, plain_)
-
-
-# -- full pages: the next page is asked for while this one is read ---------------------------
-
-
-def _full_page_client(emulator, sleeps, threads):
-    """A client whose page size is the emulator's cap, so every page is full and the pager
-    sends the next request ahead; it records the thread each request was sent from."""
-    from taskade_frames import TaskadeClient
-
-    from .conftest import FAKE_TOKEN, recording
-
-    class Recording(TaskadeClient):
-        def send(self, op, body, *rest, **kw):
-            threads.append(threading.current_thread().name)
-            return super().send(op, body, *rest, **kw)
-
-    emulator.page_cap = 7
-    return Recording(
-        FAKE_TOKEN, base_url=emulator.base_url, page_size=7, timeout=10, _hooks=recording(sleeps)
-    )
-
-
-@pytest.mark.parametrize("fault", [None, "duplicate", "null_items", "extra_fields", "503"])
-def test_pages_sent_ahead_give_the_same_frame_report_and_requests(
-    monkeypatch, emulator, sleeps, odd_project, fault
-):
-    threads: list[str] = []
-    client = _full_page_client(emulator, sleeps, threads)
-    runs = []
-    for typed in (True, False):
-        if fault == "503":
-            emulator.faults.push("status", status=503, count=2, operation="listTasks")
-        elif fault is not None:
-            emulator.faults.clear()
-            emulator.faults.always(fault, operation="listTasks")
-        before = emulator.request_count("listTasks")
-        with monkeypatch.context() as m:
-            if not typed:
-                _plain_paginate(m)
-            runs.append(
-                (load_tasks_(odd_project, client), emulator.request_count("listTasks") - before)
-            )
-    (typed_df, typed_requests), (plain_df, plain_requests) = runs
-    _same(typed_df, plain_df)
-    assert typed_requests == plain_requests  # every page sent ahead was the one asked for
-    assert "taskade-page-ahead" in threads  # and pages were sent ahead
-    client.close()
-
-
-def test_a_listing_that_moves_under_pages_sent_ahead_is_never_reported_complete_short(
-    emulator, sleeps
-):
-    """The cursor task and its children move between pages 1 and 2, while page 2 is being
-    sent ahead: the load either reads the listing again and is complete, or raises."""
-    from taskade_frames import ListingChangedError
-
-    threads: list[str] = []
-    client = _full_page_client(emulator, sleeps, threads)
-    ws = emulator.workspace
-    pid = ws.add_project(next(iter(ws.spaces)), "Moving")
-    first = ws.add_task(pid, "A")
-    for i in range(5):
-        ws.add_task(pid, f"A.{i}", parent_id=first)
-    moved = ws.add_task(pid, "T")  # the 7th task: the last of page 1
-    for j in range(4):
-        ws.add_task(pid, f"T.{j}", parent_id=moved)
-    for i in range(12):
-        ws.add_task(pid, f"late {i}")
-    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
-    try:
-        df = load_tasks_(pid, client)
-    except ListingChangedError:
-        pass
-    else:
-        now = ws.tasks(pid)
-        assert df["id"].tolist() == [t["id"] for t in now]
-        assert df["parent_id"].fillna("").tolist() == [t.get("parentId", "") for t in now]
-        assert df.attrs["reports"][0]["complete"]
-    assert "taskade-page-ahead" in threads
-    client.close()
-
-
-def load_tasks_(project_id, client):
-    from taskade_frames import load_tasks
-
-    return load_tasks(project_id, client)
