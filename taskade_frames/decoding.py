@@ -158,11 +158,11 @@ class PageDecoder:
         specs += [
             (f"f{i}", _PY_TYPES[kinds[api]] | None, None) for i, api in enumerate(api_keys) if i
         ]
-        row = msgspec.defstruct(
+        row: Any = msgspec.defstruct(
             "Row", specs, rename={f"f{i}": api for i, api in enumerate(api_keys)}, gc=False
         )
         page = msgspec.defstruct("Page", [("ok", bool), ("items", list[row])], gc=False)
-        self._decoder = msgspec.json.Decoder(page)
+        self._decoder: Any = msgspec.json.Decoder(page)
         attr = {api: f"f{i}" for i, api in enumerate(api_keys)}
         self._getters = {column: attrgetter(attr[api]) for column, (api, _) in fields.items()}
         self._api = {api: column for column, (api, _) in fields.items()}
