@@ -18,7 +18,7 @@ from typing import Any, NamedTuple
 import pytest
 
 from taskade_frames.emulator import DEFAULT_TOKEN, Emulator, Workspace, cli_main
-from taskade_frames.emulator._ops import OPERATIONS
+from taskade_frames.emulator._ops import HANDLERS
 
 from .conftest import FAKE_TOKEN
 
@@ -361,14 +361,14 @@ def test_project_not_found_envelope_is_exact(emu):
         "statusMessage": "Not Found"}
 
 
-@pytest.mark.parametrize("op", sorted(OPERATIONS))
+@pytest.mark.parametrize("op", sorted(HANDLERS))
 def test_unknown_fields_are_400(emu, op):
     answer = post(emu, op, {**VALID[op], "zzUnknown": 1})
     assert answer.status == 400
     assert "zzUnknown" in answer.json["message"]
 
 
-@pytest.mark.parametrize("op", sorted(OPERATIONS))
+@pytest.mark.parametrize("op", sorted(HANDLERS))
 @pytest.mark.parametrize("token", [None, "wrong-token"])
 def test_a_missing_or_wrong_token_is_401(emu, op, token):
     answer = post(emu, op, VALID[op], token=token)

@@ -379,33 +379,34 @@ def list_templates(ctx: Context, body: Payload) -> Payload:
     return {"ok": True, "items": _numbered_page(ctx, items, body, 20)}
 
 
-class Operation(NamedTuple):
+class Handler(NamedTuple):
+    """How the emulator answers one operation (the client's table is ``operations.Operation``)."""
+
     handler: Callable[[Context, Payload], Payload]
     paging: str  # "cursor", "page" or "none"
-    writes: bool = False
 
 
-OPERATIONS: dict[str, Operation] = {
-    "listSpaces": Operation(list_spaces, "none"),
-    "listFolders": Operation(list_folders, "none"),
-    "listProjects": Operation(list_projects, "none"),
-    "getProject": Operation(get_project, "none"),
-    "createProject": Operation(create_project, "none", writes=True),
-    "completeProject": Operation(complete_project, "none", writes=True),
-    "restoreProject": Operation(restore_project, "none", writes=True),
-    "listMyProjects": Operation(list_my_projects, "page"),
-    "listTasks": Operation(list_tasks, "cursor"),
-    "listBlocks": Operation(list_blocks, "cursor"),
-    "listFields": Operation(list_fields, "none"),
-    "listProjectMembers": Operation(list_project_members, "page"),
-    "getShareLink": Operation(get_share_link, "none"),
-    "listAgents": Operation(list_agents, "none"),
-    "getAgent": Operation(get_agent, "none"),
-    "getPublicAgent": Operation(get_public_agent, "none"),
-    "promptAgent": Operation(prompt_agent, "none", writes=True),
-    "listConversations": Operation(list_conversations, "page"),
-    "getConversation": Operation(get_conversation, "none"),
-    "listMedia": Operation(list_media, "page"),
-    "getMedia": Operation(get_media, "none"),
-    "listTemplates": Operation(list_templates, "page"),
+HANDLERS: dict[str, Handler] = {
+    "listSpaces": Handler(list_spaces, "none"),
+    "listFolders": Handler(list_folders, "none"),
+    "listProjects": Handler(list_projects, "none"),
+    "getProject": Handler(get_project, "none"),
+    "createProject": Handler(create_project, "none"),
+    "completeProject": Handler(complete_project, "none"),
+    "restoreProject": Handler(restore_project, "none"),
+    "listMyProjects": Handler(list_my_projects, "page"),
+    "listTasks": Handler(list_tasks, "cursor"),
+    "listBlocks": Handler(list_blocks, "cursor"),
+    "listFields": Handler(list_fields, "none"),
+    "listProjectMembers": Handler(list_project_members, "page"),
+    "getShareLink": Handler(get_share_link, "none"),
+    "listAgents": Handler(list_agents, "none"),
+    "getAgent": Handler(get_agent, "none"),
+    "getPublicAgent": Handler(get_public_agent, "none"),
+    "promptAgent": Handler(prompt_agent, "none"),
+    "listConversations": Handler(list_conversations, "page"),
+    "getConversation": Handler(get_conversation, "none"),
+    "listMedia": Handler(list_media, "page"),
+    "getMedia": Handler(get_media, "none"),
+    "listTemplates": Handler(list_templates, "page"),
 }

@@ -31,7 +31,7 @@ from . import _schemas, _v1
 from ._faults import Faults, TokenBucket
 from ._model import Workspace
 from ._ops import (
-    OPERATIONS,
+    HANDLERS,
     Context,
     EmulatorError,
     EncodedItems,
@@ -480,7 +480,7 @@ class Emulator:
     def _operate(self, method: str, path: str, op: str, body: Any, parsed: bool) -> Reply:
         if path.startswith(_v1.PREFIX):
             return self._operate_v1(method, path, body)
-        operation = OPERATIONS.get(op)
+        operation = HANDLERS.get(op)
         if method != "POST" or operation is None:
             known = any(m == method and rx.match(path[len(API_PREFIX) - 1:])
                         for m, rx in _schemas.spec_path_patterns())
