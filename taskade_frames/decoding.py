@@ -173,7 +173,9 @@ class PageDecoder:
             pa.ArrowInvalid,  # an integer beyond int64
             pa.ArrowTypeError,
             OverflowError,
-            UnicodeEncodeError,  # defensive: Arrow cannot hold a lone surrogate
+            # Invalid UTF-8 (msgspec before 0.19 raises UnicodeDecodeError for it), or a
+            # lone surrogate Arrow cannot hold: the plain path replaces and counts both.
+            UnicodeError,
         )
 
     def __repr__(self) -> str:

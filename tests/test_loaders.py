@@ -239,4 +239,5 @@ def test_outline_round_trip_through_create_project(client, ids, which):
 
 def parent_positions(tasks: pd.DataFrame) -> list:
     position_of = dict(zip(tasks["id"], tasks["position"], strict=True))
-    return tasks["parent_id"].map(position_of).tolist()
+    # Roots have no parent: -1, so that the lists compare equal (NaN != NaN).
+    return tasks["parent_id"].map(position_of).fillna(-1).astype(int).tolist()
