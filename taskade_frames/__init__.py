@@ -49,6 +49,9 @@ _LAZY = {
     "load_media": "loaders",
     "load_templates": "loaders",
     "prompt_agent": "loaders",
+    "PromptReply": "history",
+    "prompt_history": "history",
+    "persist_prompt_history": "history",
     "add_tree_columns": "trees",
     "subtree": "trees",
     "ancestors": "trees",
@@ -86,6 +89,7 @@ __all__ = [
     "OutOfCreditsError",
     "PaginationError",
     "PermissionDeniedError",
+    "PromptReply",
     "RateLimitError",
     "ReadTimeoutError",
     "ResponseTooLargeError",
@@ -121,7 +125,9 @@ __all__ = [
     "load_tasks",
     "load_templates",
     "parse_markdown_outline",
+    "persist_prompt_history",
     "prompt_agent",
+    "prompt_history",
     "prune_snapshots",
     "read_export",
     "subtree",
@@ -131,6 +137,7 @@ __all__ = [
 if TYPE_CHECKING:  # pragma: no cover
     from .details import TaskDetails, load_task_details
     from .export import ExportError, ExportResult, export_all, export_space
+    from .history import PromptReply, persist_prompt_history, prompt_history
     from .loaders import (
         load_agents,
         load_blocks,

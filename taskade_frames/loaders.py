@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, Literal
 
 import pandas as pd
 
@@ -21,6 +21,7 @@ from . import entities, schemas
 from .client import ListingReport, TaskadeClient, default_client
 from .decoding import PageDecoder, TypedPage
 from .errors import BadRequestError, InvalidResponseError, ListingChangedError, NotFoundError
+from .history import PromptReply, track
 from .ids import parse_id
 from .paging import MAX_RELISTS, Pager
 from .trees import add_tree_columns
@@ -468,21 +469,42 @@ def load_messages(
 
 
 def prompt_agent(
-    space_id: str, agent_id: str, prompt: str, client: TaskadeClient | None = None
-) -> str:
-    """Send one prompt to an agent and return its reply text.
+    space_id: str,
+    agent_id: str,
+    prompt: str,
+    client: TaskadeClient | None = None,
+    *,
+    space_name: str | None = None,
+    agent_name: str | None = None,
+    on_error: Literal["raise", "return"] = "raise",
+) -> PromptReply:
+    """Send one prompt to an agent; the reply is the text, with its timing and ids.
 
-    ``promptAgent`` spends AI credits, so it is never retried once sent
-    (a 402 ``OutOfCreditsError`` means the workspace is out of credits).
+    Every call, failed or not, is added to the session's history
+    (``taskade_frames.prompt_history()``); ``space_name`` and ``agent_name`` only
+    label it there. ``promptAgent`` spends AI credits, so it is never retried once
+    sent (a 402 ``OutOfCreditsError`` means the workspace is out of credits).
+    ``on_error="return"`` gives back a failed reply (empty text, ``.error`` set)
+    instead of raising.
+
+    >>> reply = prompt_agent(space_id, agent_id, "What is overdue?", client)  # doctest: +SKIP
+    >>> print(reply); reply.latency_s  # doctest: +SKIP
     """
     space_id = parse_id(space_id, "space")
     agent_id = parse_id(agent_id, "agent")
     if not isinstance(prompt, str) or not prompt.strip():
         raise ValueError("prompt must be a non-empty string")
+    if on_error not in ("raise", "return"):
+        raise ValueError(f"on_error must be 'raise' or 'return', not {on_error!r}")
     client = client or default_client()
-    reply = client.call("promptAgent", spaceId=space_id, agentId=agent_id, prompt=prompt)
-    summary = reply.get("summary")
-    if not isinstance(summary, str):
-        raise InvalidResponseError("promptAgent: the reply has no `summary` text",
-                                   operation="promptAgent", status=200)
-    return summary
+
+    def send() -> str:
+        reply = client.call("promptAgent", spaceId=space_id, agentId=agent_id, prompt=prompt)
+        summary = reply.get("summary")
+        if not isinstance(summary, str):
+            raise InvalidResponseError("promptAgent: the reply has no `summary` text",
+                                       operation="promptAgent", status=200)
+        return summary
+
+    return track(send, space_id=space_id, agent_id=agent_id, prompt=prompt, space=space_name,
+                 agent=agent_name, raise_errors=on_error == "raise")

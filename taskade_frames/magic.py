@@ -7,8 +7,10 @@
 * ``%%taskade [--space ...] [--agent ...] [--client NAME] [--max-rows N] [--out NAME]
   [--dry-run]`` (cell) interpolates ``{name}`` / ``{name.attr}`` from the user namespace
   into the cell (a DataFrame or Series becomes a compact Markdown table), sends it with
-  ``prompt_agent`` and returns the reply as Markdown (an ``AgentReply``; ``--out NAME``
-  also stores it in a variable). ``{{name}}`` keeps the braces.
+  ``prompt_agent`` and returns the reply as Markdown (an ``AgentReply``). ``--out NAME``
+  keeps a frame in the variable ``NAME``: one row per cell sent with that name, the
+  newest last, failures included (the columns of ``taskade_frames.prompt_history()``,
+  which holds every exchange of the session). ``{{name}}`` keeps the braces.
 
 IPython is imported here; ``import taskade_frames`` never imports this module.
 
@@ -32,7 +34,8 @@ from IPython.display import Markdown
 
 from ._notebook import describe_error, resolve_client
 from .client import TaskadeClient
-from .errors import ConfigurationError, TaskadeError
+from .errors import ConfigurationError
+from .history import PromptReply, to_frame
 from .loaders import prompt_agent
 
 __all__ = [
@@ -181,14 +184,19 @@ def interpolate(text: str, namespace: Mapping[str, Any], max_rows: int = DEFAULT
 class AgentReply(Markdown):
     """An agent's reply: Markdown in a notebook, plain text in a terminal.
 
-    ``text`` is the reply; ``prompt``, ``space_id`` and ``agent_id`` say what was sent where.
+    ``text`` is the reply; ``prompt``, ``space_id``, ``agent_id``, ``time`` and
+    ``latency_s`` say what was sent where and how long it took; ``result`` is the
+    :class:`~taskade_frames.history.PromptReply` that ``prompt_agent`` returned.
     """
 
-    def __init__(self, text: str, *, prompt: str = "", space_id: str = "", agent_id: str = ""):
-        super().__init__(text)
-        self.prompt = prompt
-        self.space_id = space_id
-        self.agent_id = agent_id
+    def __init__(self, result: PromptReply):
+        super().__init__(result.text)
+        self.result = result
+        self.prompt = result.prompt
+        self.space_id = result.space_id
+        self.agent_id = result.agent_id
+        self.time = result.time
+        self.latency_s = result.latency_s
 
     @property
     def text(self) -> str:
@@ -215,7 +223,8 @@ class TaskadeMagics(Magics):
     @argument("--agent", "-a", help="agent id")
     @argument("--client", "-c", help="name of a TaskadeClient in the user namespace")
     @argument("--max-rows", type=int, help=f"DataFrame rows to send (default {DEFAULT_MAX_ROWS})")
-    @argument("--out", "-o", help="also store the reply in this variable")
+    @argument("--out", "-o",
+              help="append the exchange to a history frame in this variable")
     @argument("--dry-run", action="store_true",
               help="return the prompt that would be sent, without sending it")
     def taskade(self, line: str, cell: str | None = None) -> Any:
@@ -245,13 +254,22 @@ class TaskadeMagics(Magics):
             )
         client = self._client(args.client or self.client_name)
         try:
-            text = prompt_agent(space_id, agent_id, prompt, client)
-        except (TaskadeError, ValueError) as exc:
+            result = prompt_agent(space_id, agent_id, prompt, client, on_error="return")
+        except ValueError as exc:
             raise UsageError(describe_error(exc)) from None
-        reply = AgentReply(text, prompt=prompt, space_id=space_id, agent_id=agent_id)
         if args.out:
-            self._user_ns[args.out] = reply
-        return reply
+            self._keep(args.out, result)
+        if not result.ok:
+            raise UsageError(result.error)
+        return AgentReply(result)
+
+    def _keep(self, name: str, result: PromptReply) -> None:
+        """Append the exchange to the history frame in ``name`` (a new one if it holds none)."""
+        kept = self._user_ns.get(name)
+        row = to_frame([result])
+        if isinstance(kept, pd.DataFrame) and list(kept.columns) == list(row.columns):
+            row = pd.concat([kept, row], ignore_index=True)
+        self._user_ns[name] = row
 
     @property
     def _user_ns(self) -> dict[str, Any]:

@@ -14,11 +14,9 @@ from __future__ import annotations
 
 import html
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
 from typing import Any
 
 import ipywidgets as widgets
@@ -26,12 +24,12 @@ import pandas as pd
 import traitlets
 from IPython.display import Markdown
 
-from . import loaders
+from . import history, loaders
 from ._notebook import EMULATOR_HINT, describe_error, resolve_client, use_client
 from .client import TaskadeClient
 from .errors import ConfigurationError, TaskadeError
+from .history import PromptReply
 from .ids import parse_link
-from .schemas import dtypes
 
 __all__ = [
     "AgentPrompt",
@@ -528,30 +526,32 @@ class ProjectPicker(_ClientWidget):
 
 # -- agent prompt ------------------------------------------------------------------------
 
-_HISTORY_COLUMNS = dtypes("prompt_history")  # declared in the entity table
-
-
 class AgentPrompt(_ClientWidget):
     """Space and agent dropdowns, a prompt box and a Send button; replies as Markdown.
 
     Send runs ``prompt_agent`` in a background thread (one at a time per widget), so
     the notebook's other widgets stay responsive: meanwhile the button is disabled
     and the status line says "Sending…". Each exchange, failed or not, is added to
-    :meth:`history_frame`. A failure (402, 429, 5xx...) is shown as one line such as
-    "Out of credits: …". The prompt box is never cleared, after a failure or a
-    success, so nothing typed is lost and a prompt can be tweaked and sent again
-    (the history keeps every prompt sent).
+    :meth:`history_frame` and to the session's ``taskade_frames.prompt_history()``.
+    A failure (402, 429, 5xx...) is shown as one line such as "Out of credits: …".
+    The prompt box is never cleared, after a failure or a success, so nothing typed
+    is lost and a prompt can be tweaked and sent again.
 
     Args:
         client: as for :class:`ProjectPicker`.
         space_id, agent_id: what to select at start (default: the first ones).
-        background: send in a thread (default); ``False`` sends in the caller's thread.
+        background: send in a thread (default); ``False`` sends in the caller's
+            thread, and :meth:`send` returns the reply itself.
+        show_history: start with the exchanges already sent this session (by any
+            widget, ``%%taskade`` or ``prompt_agent``) shown above the new ones.
 
-    Tests and scripts wait for a send with :meth:`wait`:
+    Each exchange is a :class:`~taskade_frames.history.PromptReply` (the reply text,
+    with ``time``, ``latency_s``, ``error``...). Tests and scripts wait for a send
+    with :meth:`wait`:
 
     >>> box = AgentPrompt(client)  # doctest: +SKIP
     >>> box.prompt.value = "What is overdue?"; box.send_button.click()  # doctest: +SKIP
-    >>> box.wait()["reply"]  # doctest: +SKIP
+    >>> print(box.wait())  # doctest: +SKIP
     """
 
     def __init__(
@@ -561,6 +561,7 @@ class AgentPrompt(_ClientWidget):
         space_id: str | None = None,
         agent_id: str | None = None,
         background: bool = True,
+        show_history: bool = False,
         **kwargs: Any,
     ):
         self.space = widgets.Dropdown(description="Space", options=[], value=None, layout=_WIDE)
@@ -576,8 +577,8 @@ class AgentPrompt(_ClientWidget):
         self.status = widgets.HTML(_line(""))
         self.reply = widgets.Output()
         self.background = background
-        self.last_future: Future[dict[str, Any]] | None = None
-        self._records: list[dict[str, Any]] = []
+        self.last_future: Future[PromptReply] | None = None
+        self._records: list[PromptReply] = []
         self._lock = threading.Lock()
         self._busy = False
         self._pool: ThreadPoolExecutor | None = None
@@ -591,6 +592,11 @@ class AgentPrompt(_ClientWidget):
         super().__init__(children, **kwargs)
         self.space.observe(self._on_space, names="value")
         self.send_button.on_click(lambda _b: self.send())
+        if show_history:
+            self._records = history.session_replies()
+            for earlier in self._records:
+                if earlier.ok:
+                    self.reply.append_display_data(Markdown(_exchange_markdown(earlier)))
         if self.client is None:
             self._set_enabled(False)
             self._say("Waiting for an API token.")
@@ -599,11 +605,12 @@ class AgentPrompt(_ClientWidget):
 
     # -- public --------------------------------------------------------------------
 
-    def send(self, prompt: str | None = None) -> Future[dict[str, Any]] | None:
+    def send(self, prompt: str | None = None) -> Future[PromptReply] | PromptReply | None:
         """Send ``prompt`` (default: the prompt box) to the selected agent.
 
-        Returns the future of the exchange (its result is the history record), or
-        ``None`` when nothing was sent (busy, or no agent or prompt; the status says why).
+        Returns the reply (``background=False``) or its future (in the background),
+        a failed reply when the call failed, or ``None`` when nothing was sent (busy,
+        or no agent or prompt; the status says why).
         """
         text = self.prompt.value if prompt is None else prompt
         space_id, agent_id = self.space.value, self.agent.value
@@ -635,14 +642,15 @@ class AgentPrompt(_ClientWidget):
                 self._pool = ThreadPoolExecutor(max_workers=1,
                                                 thread_name_prefix="taskade-agent-prompt")
             future = self._pool.submit(self._exchange, request)
-        else:
-            future = Future()
-            future.set_result(self._exchange(request))
-        self.last_future = future
-        return future
+            self.last_future = future
+            return future
+        done: Future[PromptReply] = Future()
+        done.set_result(self._exchange(request))
+        self.last_future = done
+        return done.result()
 
-    def wait(self, timeout: float | None = 60.0) -> dict[str, Any] | None:
-        """Block until the last send has finished; return its history record (or ``None``).
+    def wait(self, timeout: float | None = 60.0) -> PromptReply | None:
+        """Block until the last send has finished; return its reply (or ``None``).
 
         Raises:
             TimeoutError: it did not finish within ``timeout`` seconds.
@@ -663,19 +671,19 @@ class AgentPrompt(_ClientWidget):
         return self.history_frame()
 
     def history_frame(self) -> pd.DataFrame:
-        """One row per exchange: time (UTC), space, agent, prompt, reply, latency_s, error."""
+        """One row per exchange shown here: time (UTC), space, agent, prompt, reply,
+        latency_s, error (the columns of ``taskade_frames.prompt_history()``)."""
         with self._lock:
             rows = list(self._records)
-        data = {name: [r[name] for r in rows] for name in _HISTORY_COLUMNS}
-        return pd.DataFrame(data).astype(_HISTORY_COLUMNS)
+        return history.to_frame(rows)
 
     @property
-    def last_reply(self) -> str | None:
-        """The text of the last successful reply."""
+    def last_reply(self) -> PromptReply | None:
+        """The last successful reply."""
         with self._lock:
             for record in reversed(self._records):
-                if record["error"] is None:
-                    return record["reply"]
+                if record.ok:
+                    return record
         return None
 
     def close(self) -> None:
@@ -721,27 +729,25 @@ class AgentPrompt(_ClientWidget):
         self.agent.value = want if want in ids else (ids[0] if ids else None)
         self._say("" if ids else "This space has no agents.")
 
-    def _exchange(self, request: dict[str, Any]) -> dict[str, Any]:
+    def _exchange(self, request: dict[str, Any]) -> PromptReply:
         """One prompt, start to end; runs in the worker thread and never raises."""
-        started = time.perf_counter()
-        when = datetime.now(timezone.utc)
-        reply: str | None = None
-        error: str | None = None
         try:
-            reply = loaders.prompt_agent(request["space_id"], request["agent_id"],
-                                         request["prompt"], self._require_client())
-        except Exception as exc:  # shown in the widget, never lost in a thread
-            error = describe_error(exc)
-        latency = time.perf_counter() - started
-        record = dict(request, time=when, reply=reply, latency_s=round(latency, 3), error=error)
+            record = loaders.prompt_agent(
+                request["space_id"], request["agent_id"], request["prompt"],
+                self._require_client(), space_name=request["space"],
+                agent_name=request["agent"], on_error="return")
+        except Exception as exc:  # an argument refused before sending: shown, never lost
+            record = PromptReply("", prompt=request["prompt"], space_id=request["space_id"],
+                                 agent_id=request["agent_id"], space=request["space"],
+                                 agent=request["agent"], error=describe_error(exc))
         with self._lock:
             self._records.append(record)
         try:
-            if error is None:
+            if record.ok:
                 self.reply.append_display_data(Markdown(_exchange_markdown(record)))
-                self._say(f"Reply from {request['agent']} in {latency:.2f} s.")
+                self._say(f"Reply from {request['agent']} in {record.latency_s:.2f} s.")
             else:
-                self._say(error, _ERROR_STYLE)
+                self._say(record.error or "", _ERROR_STYLE)
         finally:
             self.send_button.disabled = False
             with self._lock:
@@ -765,9 +771,9 @@ class AgentPrompt(_ClientWidget):
         self.status.value = _line(text, style)
 
 
-def _exchange_markdown(record: dict[str, Any]) -> str:
+def _exchange_markdown(record: PromptReply) -> str:
     """The prompt as a quote, then who answered and how fast, then the reply itself."""
     quoted = "\n".join(f"> {line}" if line.strip() else ">"
-                       for line in record["prompt"].strip().splitlines())
-    return (f"{quoted}\n\n**{record['agent']}** · {record['latency_s']:.2f} s\n\n"
-            f"{record['reply']}\n\n---")
+                       for line in record.prompt.strip().splitlines())
+    who = record.agent or record.agent_id
+    return f"{quoted}\n\n**{who}** · {record.latency_s:.2f} s\n\n{record.text}\n\n---"

@@ -213,3 +213,28 @@ def test_the_suite_runs_inside_someone_elses_virtualenv(_shell, monkeypatch, tmp
     with pytest.warns(UserWarning, match="Attempting to work in a virtualenv"):
         _shell.init_virtualenv()
     _shell.init_virtualenv()  # outside pytest.warns: raises if the filter is missing
+
+
+# -- history ----------------------------------------------------------------------------
+
+
+def test_out_keeps_every_exchange_not_only_the_last(shell, emulator, target):
+    from taskade_frames import prompt_history
+    from taskade_frames.history import HISTORY_COLUMNS
+
+    space, agent = target
+    cell = f"%%taskade -s {space} -a {agent} -c client --out answers\n"
+    first = run(shell, cell + "first question")
+    run(shell, cell + "second question")
+    emulator.credits = 0
+    with pytest.raises(UsageError, match="Out of credits"):
+        run(shell, cell + "third question")
+
+    answers = shell.user_ns["answers"]
+    assert list(answers.columns) == list(HISTORY_COLUMNS)
+    assert answers["prompt"].tolist() == ["first question", "second question", "third question"]
+    assert answers["reply"].iloc[0] == first.text
+    assert answers["error"].iloc[2].startswith("Out of credits")
+    assert first.latency_s >= 0 and first.result.ok
+    # The session history holds them too, with every other way of prompting.
+    assert prompt_history()["prompt"].tolist()[-3:] == answers["prompt"].tolist()

@@ -12,6 +12,7 @@ import pytest
 
 from taskade_frames import TaskadeClient, load_agents, load_projects, load_spaces, load_tasks
 from taskade_frames._notebook import session_client, use_client
+from taskade_frames.history import PromptReply
 from taskade_frames.widgets import (
     ALL_FOLDERS,
     HOME_FOLDER,
@@ -276,16 +277,16 @@ def test_agent_prompt_sends_and_renders_the_reply_as_markdown(client, emulator):
     box.send_button.click()
     record = box.wait(timeout=10)
 
-    assert record["error"] is None
-    assert "[Emulator canned reply]" in record["reply"]
-    assert "What is still open on the roadmap?" in record["reply"]
+    assert record.error is None and record.ok
+    assert "[Emulator canned reply]" in record
+    assert "What is still open on the roadmap?" in record
     shown = box.reply.outputs[-1]["data"]["text/markdown"]
-    assert record["reply"] in shown
+    assert record.text in shown
     assert "> What is still open on the roadmap?" in shown
     assert _text(box.status).startswith(f"Reply from {box.agent.label}")
     assert box.prompt.value == "What is still open on the roadmap?"  # kept, to tweak and resend
     assert not box.send_button.disabled and not box.busy
-    assert box.last_reply == record["reply"]
+    assert box.last_reply == record
     sent = [r for r in emulator.requests if r["operation"] == "promptAgent"]
     assert sent[-1]["body"]["agentId"] == box.agent.value
 
@@ -341,7 +342,7 @@ def test_agent_prompt_out_of_credits_is_shown_and_the_prompt_kept(client, emulat
     assert "HTTP 402" in _text(box.status)
     assert box.prompt.value == "Draft the release notes\nwith two sections"
     assert box.reply.outputs == ()
-    assert record["reply"] is None and record["error"].startswith("Out of credits:")
+    assert record == "" and record.reply is None and record.error.startswith("Out of credits:")
     history = box.history_frame()
     assert history["error"].iloc[0].startswith("Out of credits:")
     assert pd.isna(history["reply"].iloc[0])
@@ -373,7 +374,7 @@ def test_agent_prompt_shows_rate_limits_and_server_errors(
     assert box.prompt.value == "anything"
     # The next send goes through: a failure does not leave the widget stuck.
     box.send_button.click()
-    assert box.wait(timeout=10)["error"] is None
+    assert box.wait(timeout=10).error is None
 
 
 def test_agent_prompt_refuses_an_empty_prompt_without_calling(client, emulator):
@@ -392,10 +393,12 @@ def test_agent_prompt_in_the_callers_thread(client, spaces):
     agent = load_agents(second, client)["id"].iloc[0]
     box = AgentPrompt(client, space_id=second, agent_id=agent, background=False)
 
-    future = box.send("Plan my week")
+    reply = box.send("Plan my week")
 
-    assert future is not None and future.done()
-    assert future.result()["agent_id"] == agent
+    assert isinstance(reply, PromptReply)  # the reply itself, not a Future
+    assert reply.agent_id == agent and reply.space_id == second and reply.ok
+    assert "Plan my week" in reply
+    assert box.wait() is reply
     assert box.space.value == second
 
 
@@ -407,3 +410,27 @@ def test_importing_the_package_imports_no_notebook_libraries():
             "print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_new_agent_prompt_can_show_the_sessions_earlier_exchanges(client, spaces):
+    from taskade_frames import history, prompt_agent, prompt_history
+
+    history.clear_prompt_history()
+    space = spaces["id"].iloc[0]
+    agent = load_agents(space, client)["id"].iloc[0]
+    earlier = prompt_agent(space, agent, "asked from code", client)
+    first = AgentPrompt(client, background=False)
+    first.send("asked in a widget")
+
+    fresh = AgentPrompt(client)
+    shown = AgentPrompt(client, show_history=True)
+
+    assert fresh.history_frame().empty and fresh.reply.outputs == ()
+    assert shown.history_frame()["prompt"].tolist() == ["asked from code", "asked in a widget"]
+    assert len(shown.reply.outputs) == 2
+    assert earlier.text in shown.reply.outputs[0]["data"]["text/markdown"]
+    # The widget's send is in the one session history, labelled with the names it showed.
+    session = prompt_history()
+    assert session["prompt"].tolist() == ["asked from code", "asked in a widget"]
+    assert session["space"].iloc[1] == spaces["name"].iloc[0]
+    history.clear_prompt_history()
