@@ -66,6 +66,7 @@ _LAZY = {
     "read_export": "snapshots",
     "diff_snapshots": "snapshots",
     "completion_history": "snapshots",
+    "completion_summary": "completion",
     "list_snapshots": "snapshots",
     "prune_snapshots": "snapshots",
     "ExportError": "export",
@@ -105,6 +106,7 @@ __all__ = [
     "ancestors",
     "children",
     "completion_history",
+    "completion_summary",
     "diff_snapshots",
     "export_all",
     "export_space",
@@ -135,6 +137,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:  # pragma: no cover
+    from .completion import completion_summary
     from .details import TaskDetails, load_task_details
     from .export import ExportError, ExportResult, export_all, export_space
     from .history import PromptReply, persist_prompt_history, prompt_history

@@ -208,15 +208,12 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 ]
             )
             print(f"\n== {name} ({space_id}): {counts}")
-            summary = space.completion()
-            summary["share_completed"] = (summary["share_completed"] * 100).round(1)
-            print(
-                _table(
-                    summary.rename(columns={"share_completed": "% done"}).drop(
-                        columns=["project_id"]
-                    )
-                )
-            )
+            # The vocabulary of taskade_frames.completion, shares shown as percentages.
+            summary = space.completion().drop(columns=["project_id"])
+            for share in ("share_completed", "share_done"):
+                summary[share] = (summary[share] * 100).round(1)
+            print(_table(summary.rename(columns={"share_completed": "share_completed %",
+                                                 "share_done": "share_done %"})))
     return EXIT_PARTIAL if failed else EXIT_OK
 
 

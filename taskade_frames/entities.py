@@ -123,6 +123,10 @@ def _n_tools(item: dict[str, Any]) -> int | None:
     return len(tools) if isinstance(tools, dict) else None
 
 
+#: The counts and shares of taskade_frames.completion, in the order every frame shows them.
+_COMPLETION = (" tasks:int completed:int share_completed:float leaves_total:int leaves_done:int"
+               " share_done:float")
+
 TREE_COLUMNS = parse_columns(
     "position:int depth:int root_id:string path:string sibling_index:int n_children:int "
     "n_descendants:int is_leaf:bool leaves_total:int leaves_done:int share_done:float "
@@ -332,13 +336,25 @@ _ROWS = (
         ),
         key="snapshot",
     ),
+    # The completion vocabulary (taskade_frames.completion): per project, per snapshot, per space.
+    Entity(
+        "completion",
+        parse_columns("project_id:string project_name:string" + _COMPLETION),
+        key="project_id",
+    ),
     Entity(
         "completion_history",
         parse_columns(
-            "snapshot:timestamp space_id:string project_id:string project_name:string tasks:int "
-            "completed:int share_completed:float"
+            "snapshot:timestamp space_id:string project_id:string project_name:string"
+            + _COMPLETION
         ),
         key=None,
+    ),
+    Entity(
+        "completion_summary",
+        parse_columns("space_id:string space_name:string projects:int" + _COMPLETION
+                      + " errors:int"),
+        key="space_id",
     ),
     Entity(
         "task_changes",

@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from matplotlib.axes import Axes
 
 __all__ = [
+    "MEASURES",
     "completion_by_depth",
     "completion_by_project",
     "completion_over_time",
@@ -68,44 +69,94 @@ def _done(series: pd.Series) -> pd.Series:
     return series.astype("boolean").fillna(False).astype(bool)
 
 
+#: measure -> (done count, total count, what the axis says); see taskade_frames.completion.
+MEASURES = {
+    "share_completed": ("completed", "tasks", "Share of tasks completed"),
+    "share_done": ("leaves_done", "leaves_total", "Share of leaves done"),
+}
+
+
+def _measure(frame: pd.DataFrame, measure: str) -> tuple[str, str, str]:
+    """The counts a measure is computed from, or a ValueError that says what is missing."""
+    if measure not in MEASURES:
+        raise ValueError(f"measure must be one of {', '.join(MEASURES)}, not {measure!r}")
+    done, total, label = MEASURES[measure]
+    missing = [c for c in (done, total) if c not in frame.columns]
+    if missing:
+        raise ValueError(
+            f"{measure} needs the columns {done} and {total}; this frame has "
+            f"{', '.join(map(str, frame.columns))}. Pass SpaceFrames.completion() or "
+            "completion_history()")
+    return done, total, label
+
+
+def _latest(completion: Any) -> tuple[pd.DataFrame, str]:
+    """Per-project rows to draw: a completion() frame as is, a history at its last snapshot."""
+    if hasattr(completion, "completion") and not isinstance(completion, pd.DataFrame):
+        completion = completion.completion()
+    if not isinstance(completion, pd.DataFrame):
+        raise TypeError(f"expected SpaceFrames.completion() or completion_history(), got "
+                        f"{type(completion).__name__}")
+    if "snapshot" not in completion.columns or completion.empty:
+        return completion, ""
+    last = completion["snapshot"].max()
+    when = pd.Timestamp(last).strftime("%Y-%m-%d %H:%M")
+    return completion[completion["snapshot"] == last], f" at {when} UTC"
+
+
+def _project_labels(df: pd.DataFrame) -> pd.Series:
+    for column in ("project_name", "name", "project_id"):
+        if column in df.columns:
+            return df[column].astype(object)
+    raise ValueError("the frame has no project_name (or project_id) column")
+
+
 def completion_by_project(
-    completion: Any, ax: Axes | None = None, *, top: int = 25
+    completion: Any, ax: Axes | None = None, *, top: int = 25,
+    measure: str = "share_completed",
 ) -> Axes:
-    """Horizontal bars: share of tasks completed per project, labelled "done/total".
+    """Horizontal bars: share completed (or done) per project, labelled "done/total".
 
     Args:
-        completion: ``SpaceFrames.completion()`` (``name``, ``tasks``, ``completed``,
-            ``share_completed``), or a ``SpaceFrames``.
+        completion: ``SpaceFrames.completion()``, a ``SpaceFrames``, or
+            ``completion_history()`` (drawn at its last snapshot).
         top: at most this many projects, the largest by task count.
+        measure: ``"share_completed"`` (over all tasks) or ``"share_done"`` (over
+            leaves); see :mod:`taskade_frames.completion`.
+
+    Raises:
+        ValueError: the frame lacks the counts of ``measure``.
 
     >>> ax = completion_by_project(space.completion())  # doctest: +SKIP
     """
-    if hasattr(completion, "completion") and not isinstance(completion, pd.DataFrame):
-        completion = completion.completion()
-    title = "Completion by project"
+    completion, at = _latest(completion)
+    title = "Completion by project" + at
+    done_col, total_col, xlabel = _measure(completion, measure)
     df = completion.copy()
     if df.empty:
         return _empty(_axes(ax), title, "No projects")
-    df["tasks"] = df["tasks"].fillna(0).astype(int)
-    df["completed"] = df["completed"].fillna(0).astype(int)
-    df["share"] = (df["completed"] / df["tasks"].where(df["tasks"] > 0)).astype(float)
+    df["label"] = _project_labels(df)
+    df["tasks"] = df["tasks"].fillna(0).astype(int) if "tasks" in df else df[total_col]
+    df["done_n"] = df[done_col].fillna(0).astype(int)
+    df["total_n"] = df[total_col].fillna(0).astype(int)
+    df["share"] = (df["done_n"] / df["total_n"].where(df["total_n"] > 0)).astype(float)
     total = len(df)
-    df = df.sort_values(["tasks", "name"], ascending=[False, True]).head(top)
+    df = df.sort_values(["tasks", "label"], ascending=[False, True]).head(top)
     df = df.sort_values(["share", "tasks"], ascending=[True, True], na_position="first")
     ax = _axes(ax, len(df), horizontal=True)
-    labels = [_short(n) for n in df["name"]]
+    labels = [_short(n) for n in df["label"]]
     y = range(len(df))
     share = df["share"].fillna(0.0).to_numpy()
     ax.barh(y, [1.0] * len(df), color=OPEN, alpha=0.35, height=0.7)
-    ax.barh(y, share, color=DONE, height=0.7, label="completed")
-    for i, (done, n) in enumerate(zip(df["completed"], df["tasks"], strict=True)):
-        note = f"{done}/{n}" if n else "no tasks"
+    ax.barh(y, share, color=DONE, height=0.7, label=done_col)
+    for i, (done, n) in enumerate(zip(df["done_n"], df["total_n"], strict=True)):
+        note = f"{done}/{n}" if n else f"no {total_col.replace('_total', '')}"
         ax.text(1.01, i, note, va="center", fontsize=8, color=MUTED,
                 transform=ax.get_yaxis_transform())
     ax.set_yticks(list(y), labels)
     ax.set_xlim(0, 1)
     _percent_axis(ax.xaxis)
-    ax.set_xlabel("Share of tasks completed")
+    ax.set_xlabel(xlabel)
     shown = f" (largest {len(df)} of {total})" if total > len(df) else ""
     ax.set_title(title + shown)
     ax.grid(axis="x", alpha=0.3)
@@ -304,29 +355,40 @@ def _time_axis(axis: Any, when: Any) -> str:
 
 
 def completion_over_time(
-    history: pd.DataFrame, ax: Axes | None = None, *, top: int = 8
+    history: pd.DataFrame, ax: Axes | None = None, *, top: int = 8,
+    measure: str = "share_completed",
 ) -> Axes:
-    """Share of tasks completed at each snapshot: one line per project, and all together.
+    """Share completed (or done) at each snapshot: one line per project, and all together.
 
     Args:
         history: ``snapshots.completion_history(out)``: ``snapshot`` (UTC), ``project_id``,
-            ``project_name``, ``tasks``, ``completed``, ``share_completed``.
+            ``project_name`` and the counts of ``measure``.
         top: at most this many project lines (largest by tasks at the last snapshot);
             the "all projects" line always counts every project.
+        measure: ``"share_completed"`` (over all tasks) or ``"share_done"`` (over
+            leaves); see :mod:`taskade_frames.completion`.
+
+    Raises:
+        ValueError: ``history`` has no ``snapshot`` column or lacks the counts of ``measure``.
 
     >>> ax = completion_over_time(completion_history("exports/"))  # doctest: +SKIP
     """
     title = "Completion over time"
+    if not isinstance(history, pd.DataFrame) or "snapshot" not in history.columns:
+        raise ValueError("completion_over_time needs completion_history(out) (a frame with a "
+                         "snapshot column); for one moment use completion_by_project")
+    done_col, total_col, ylabel = _measure(history, measure)
     if history.empty:
         return _empty(_axes(ax), title, "No snapshots yet")
     df = history.copy()
     stamps = pd.to_datetime(df["snapshot"], utc=True)
     df["when"] = stamps.dt.tz_localize(None)  # plotted as UTC; the axis label says so
-    df["tasks"] = df["tasks"].fillna(0).astype(int)
-    df["completed"] = df["completed"].fillna(0).astype(int)
+    df["tasks"] = df["tasks"].fillna(0).astype(int) if "tasks" in df else df[total_col]
+    df["done_n"] = df[done_col].fillna(0).astype(int)
+    df["total_n"] = df[total_col].fillna(0).astype(int)
     ax = _axes(ax)
-    overall = df.groupby("when")[["tasks", "completed"]].sum().sort_index()
-    share_all = (overall["completed"] / overall["tasks"].where(overall["tasks"] > 0))
+    overall = df.groupby("when")[["total_n", "done_n"]].sum().sort_index()
+    share_all = (overall["done_n"] / overall["total_n"].where(overall["total_n"] > 0))
     ax.plot(overall.index.to_numpy(), share_all.astype(float).to_numpy(), color="black",
             linewidth=2.4, marker="o", label="all projects", zorder=3)
     last = df[df["when"] == df["when"].max()]
@@ -335,7 +397,7 @@ def completion_over_time(
               if "project_name" in df else pd.Series(dtype=object))
     for pid in keep:
         one = df[df["project_id"] == pid].sort_values("when")
-        share = one["completed"] / one["tasks"].where(one["tasks"] > 0)
+        share = one["done_n"] / one["total_n"].where(one["total_n"] > 0)
         ax.plot(one["when"].to_numpy(), share.astype(float).to_numpy(), marker="o",
                 markersize=4, linewidth=1.3, alpha=0.85,
                 label=_short(labels.get(pid, pid), 28))
@@ -343,7 +405,7 @@ def completion_over_time(
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax.yaxis)
     ax.set_xlabel(_time_axis(ax.xaxis, overall.index))
-    ax.set_ylabel("Share of tasks completed")
+    ax.set_ylabel(ylabel)
     shown = f" (largest {len(keep)} of {n_projects} projects)" if n_projects > len(keep) else ""
     ax.set_title(title + shown)
     ax.legend(frameon=False, fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))

@@ -27,6 +27,7 @@ import pandas as pd
 from . import details as details_mod
 from . import schemas
 from . import space as space_mod
+from .completion import PROJECT_COLUMNS, completion_by_project
 from .entities import space_frames
 from .errors import redact
 from .export import ALL_DATASETS, DATASETS, DETAIL_DATASETS, export_space, remove_leftovers
@@ -308,24 +309,9 @@ def read_export(
                     "api_host": manifest.get("api_host", "")}
         frames[entity] = df
     return frames
-# -- snapshot analysis -----------------------------------------------------------
 
 
-def completion_by_project(tasks: pd.DataFrame, projects: pd.DataFrame) -> pd.DataFrame:
-    """One row per project: ``name``, ``tasks``, ``completed``, ``share_completed``."""
-    counts = (
-        tasks.groupby("project_id", observed=True)["completed"]
-        .agg(tasks="size", completed=lambda s: int(s.fillna(False).sum()))
-        .reset_index()
-    )
-    out = projects[["id", "name"]].rename(columns={"id": "project_id"})
-    out = out.merge(counts, on="project_id", how="left")
-    out["tasks"] = out["tasks"].fillna(0).astype("Int64")
-    out["completed"] = out["completed"].fillna(0).astype("Int64")
-    out["share_completed"] = (out["completed"] / out["tasks"].where(out["tasks"] > 0)).astype(
-        "Float64"
-    )
-    return out.sort_values(["tasks", "name"], ascending=[False, True], ignore_index=True)
+# -- snapshot analysis (the completion measures: taskade_frames.completion) --------
 
 
 def _unreliable(errors: pd.DataFrame) -> tuple[set[str], set[str]]:
@@ -459,8 +445,10 @@ def completion_history(
     out: Location,
     space_id: str | None = None,
 ) -> pd.DataFrame:
-    """Tasks and completion per project in every committed snapshot, oldest first.
+    """Both completion measures per project in every committed snapshot, oldest first.
 
+    The columns are those of ``SpaceFrames.completion()`` (the vocabulary is
+    defined in :mod:`taskade_frames.completion`), after the snapshot and space.
     A project whose task listing failed in a snapshot gets NA counts there,
     not zero. Damaged snapshots are skipped with a DamagedSnapshotWarning.
 
@@ -469,8 +457,9 @@ def completion_history(
 
     Returns:
         ``snapshot`` (UTC timestamp: when its data started being read), ``space_id``,
-        ``project_id``, ``project_name``,
-        ``tasks``, ``completed`` (Int64), ``share_completed`` (Float64, NA with no tasks).
+        ``project_id``, ``project_name``, ``tasks``, ``completed``, ``share_completed``
+        (over all tasks), ``leaves_total``, ``leaves_done``, ``share_done`` (over
+        leaves); counts Int64, shares Float64 (NA with nothing to count).
 
     >>> completion_history("exports").pivot(index="snapshot", columns="project_name",
     ...                                     values="share_completed")  # doctest: +SKIP
@@ -496,16 +485,16 @@ def _history_of(store: Store, entry: _Entry, space_id: str | None) -> list[pd.Da
     ids = [space_id] if space_id is not None else list(manifest["spaces"])
     parts = []
     for sid in ids:
-        tasks = _read_part(store, "tasks", entry.name, sid, ["project_id", "completed"])
+        tasks = _read_part(store, "tasks", entry.name, sid,
+                           ["project_id", "id", "parent_id", "completed", "is_leaf"])
         projects = _read_part(store, "projects", entry.name, sid, ["id", "name"])
         _, failed = _unreliable(_read_part(store, "errors", entry.name, sid))
         done = completion_by_project(tasks, projects)
         broken = done["project_id"].isin(failed)
-        for col in ("tasks", "completed", "share_completed"):
+        for col in PROJECT_COLUMNS[2:]:
             done[col] = done[col].mask(broken)
         done.insert(0, "snapshot", entry.time)
         done.insert(1, "space_id", sid)
-        done = done.rename(columns={"name": "project_name"})
         parts.append(done.sort_values(["project_name", "project_id"], kind="stable"))
     return parts
 

@@ -20,6 +20,7 @@ import pandas as pd
 from . import details as details_mod
 from . import loaders, schemas
 from .client import TaskadeClient
+from .completion import completion_by_project
 from .entities import ENTITIES as TABLE
 from .entities import SPACE_FRAMES, space_frames
 from .errors import APIError, RateLimitError, TaskadeError
@@ -58,11 +59,10 @@ class SpaceFrames:
         return self.details.frames() if self.details is not None else {}
 
     def completion(self) -> pd.DataFrame:
-        """Tasks, completed and share completed per project, largest first."""
-        # Completion is analysis, which lives with the snapshots; imported on use
-        # because snapshots builds on this module.
-        from .snapshots import completion_by_project
-
+        """Both completion measures per project, largest first: ``project_id``,
+        ``project_name``, ``tasks``, ``completed``, ``share_completed`` (over all tasks),
+        ``leaves_total``, ``leaves_done``, ``share_done`` (over leaves); defined in
+        :mod:`taskade_frames.completion`."""
         return completion_by_project(self.tasks, self.projects)
 
     def __repr__(self) -> str:

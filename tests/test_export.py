@@ -421,7 +421,8 @@ def test_diff_and_history_follow_changes_between_two_snapshots(emulator, client,
     history = completion_history(tmp_path)
 
     assert list(history.columns) == ["snapshot", "space_id", "project_id", "project_name",
-                                     "tasks", "completed", "share_completed"]
+                                     "tasks", "completed", "share_completed",
+                                     "leaves_total", "leaves_done", "share_done"]
     assert str(history["snapshot"].dtype) == "datetime64[us, UTC]"
     assert str(history["share_completed"].dtype) == "Float64"
     assert history["snapshot"].unique().tolist() == [pd.Timestamp(T0), pd.Timestamp(T1)]

@@ -41,7 +41,7 @@ def history(space) -> pd.DataFrame:
         for p in base.itertuples():
             completed = min(int(p.tasks), int(p.completed) + 2 * week)
             rows.append({"snapshot": when, "space_id": space.space_id, "project_id": p.project_id,
-                         "project_name": p.name, "tasks": int(p.tasks), "completed": completed})
+                         "project_name": p.project_name, "tasks": int(p.tasks), "completed": completed})
     df = pd.DataFrame(rows)
     df["tasks"] = df["tasks"].astype("Int64")
     df["completed"] = df["completed"].astype("Int64")
