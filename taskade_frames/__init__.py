@@ -11,7 +11,7 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
-from .client import Listing, ListingReport, TaskadeClient
+from .client import Listing, ListingReport, TaskadeClient, default_client, use_client
 from .errors import (
     APIError,
     AuthenticationError,
@@ -107,6 +107,7 @@ __all__ = [
     "children",
     "completion_history",
     "completion_summary",
+    "default_client",
     "diff_snapshots",
     "export_all",
     "export_space",
@@ -134,6 +135,7 @@ __all__ = [
     "read_export",
     "subtree",
     "to_markdown_outline",
+    "use_client",
 ]
 
 if TYPE_CHECKING:  # pragma: no cover

@@ -327,6 +327,13 @@ def check_token(token: str) -> str:
     """
     if not isinstance(token, str):
         raise TypeError(f"the API token must be a string, not {type(token).__name__}")
+    if "://" in token or token.lower().startswith(("http:", "https:", "www.")):
+        # TaskadeClient(emu.base_url) reads the URL as the token and would send it as one.
+        raise ConfigurationError(
+            "the API token looks like a URL (not shown): the first argument of "
+            "TaskadeClient is the token; pass the address as base_url=..., e.g. "
+            "TaskadeClient(emu.token, base_url=emu.base_url)"
+        )
     if not all(33 <= ord(c) <= 126 for c in token):
         raise ConfigurationError(
             "the API token contains spaces, invisible or non-ASCII characters (a zero-width "

@@ -1,15 +1,15 @@
-"""What the widgets and the magic share: the session's client and readable error messages.
+"""What the widgets and the magic share: readable error messages, and the session's client.
 
-A token typed into a widget's password field becomes the *session client*, kept in
-memory only, so every widget and ``%%taskade`` created afterwards uses it without asking
-again. Nothing here imports ipywidgets, IPython or matplotlib.
+A token typed into a widget's password field becomes the *session client*
+(``taskade_frames.use_client``, kept in memory only), so every loader, widget and
+``%%taskade`` used afterwards finds it without asking again. The session client
+lives in :mod:`taskade_frames.client`; it is re-exported here for the widgets.
+Nothing here imports ipywidgets, IPython or matplotlib.
 """
 
 from __future__ import annotations
 
-import threading
-
-from .client import TaskadeClient
+from .client import resolve_client, session_client, use_client
 from .errors import (
     APIError,
     AuthenticationError,
@@ -29,44 +29,10 @@ __all__ = ["EMULATOR_HINT", "describe_error", "resolve_client", "session_client"
 
 EMULATOR_HINT = (
     "No token? Try everything against the bundled emulator: "
-    "`from taskade_frames.emulator import Emulator; emu = Emulator().start()`, then pass "
-    "`client=TaskadeClient(emu.token, base_url=emu.base_url)`."
+    "`from taskade_frames.emulator import Emulator; emu = Emulator().start()`, then "
+    "`taskade_frames.use_client(TaskadeClient(emu.token, base_url=emu.base_url))` "
+    "(it runs until `emu.stop()`)."
 )
-
-_session: TaskadeClient | None = None
-_session_lock = threading.Lock()
-
-
-def use_client(client: TaskadeClient | None) -> None:
-    """Make ``client`` the one widgets and the magic use when given none (``None`` forgets it).
-
-    >>> use_client(TaskadeClient(emu.token, base_url=emu.base_url))  # doctest: +SKIP
-    """
-    global _session
-    with _session_lock:
-        _session = client
-
-
-def session_client() -> TaskadeClient | None:
-    """The client set by :func:`use_client` or a widget's token field, if any."""
-    with _session_lock:
-        return _session
-
-
-def resolve_client(client: TaskadeClient | None = None) -> TaskadeClient:
-    """``client``, else the session client, else one built from the environment.
-
-    Raises:
-        ConfigurationError: no client given or set, and no token in the environment.
-    """
-    if client is not None:
-        return client
-    found = session_client()
-    if found is not None:
-        return found
-    from .loaders import default_client
-
-    return default_client()
 
 
 # class -> (label, advice). The first matching class wins, so subclasses come first.

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from .client import TaskadeClient, read_environment
+from .client import TaskadeClient, default_client, read_environment, session_client
 from .errors import TaskadeError
 
 __all__ = ["EXIT_CODES", "main"]
@@ -58,7 +58,7 @@ def _client_or_emulator(
     """A client for Taskade when a token is set, else for a freshly started emulator
     (moved ``advance_days`` days on, so repeated runs can build a history)."""
     if use_emulator is None:
-        use_emulator = read_environment().token is None
+        use_emulator = session_client() is None and read_environment().token is None
     if advance_days and not use_emulator:
         raise UsageError("--advance-days only applies to the bundled emulator (--emulator)")
     if use_emulator:
@@ -69,8 +69,10 @@ def _client_or_emulator(
                 emu.advance(advance_days)
             yield client, f"the local emulator at {emu.base_url}"
     else:
-        with TaskadeClient.from_env() as client:
-            yield client, client.host
+        # The library's one way to find a client (session, then environment); it is
+        # shared, so it is not closed here.
+        client = default_client()
+        yield client, client.host
 
 
 # -- rendering -------------------------------------------------------------------------------

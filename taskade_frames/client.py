@@ -44,9 +44,13 @@ __all__ = [
     "ListingReport",
     "Pager",
     "TaskadeClient",
+    "check_client",
     "default_client",
     "derive_v1_url",
     "read_environment",
+    "resolve_client",
+    "session_client",
+    "use_client",
 ]
 
 log = logging.getLogger("taskade_frames.client")
@@ -62,10 +66,14 @@ CA_ENV_VARS = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
 
 _NO_TOKEN = (
     "No Taskade API token. Set TASKADE_API_TOKEN (create a personal token at "
-    "https://www.taskade.com/settings/api) or pass token=... . To try everything without "
-    "one, run `taskade-frames demo`, or start the bundled emulator in Python: "
-    "`with taskade_frames.emulator.Emulator() as emu: "
-    "TaskadeClient(emu.token, base_url=emu.base_url)`."
+    "https://www.taskade.com/settings/api), or build a client with TaskadeClient(token) and "
+    "pass it as client=..., or make it the session's default with "
+    "taskade_frames.use_client(TaskadeClient(token)). No token? From a shell, "
+    "`taskade-frames demo` (or any command with --emulator) runs against the bundled "
+    "emulator; in a notebook, `from taskade_frames.emulator import Emulator; "
+    "emu = Emulator().start()`, then "
+    "`taskade_frames.use_client(TaskadeClient(emu.token, base_url=emu.base_url))` "
+    "(the emulator runs until emu.stop())."
 )
 
 @dataclass
@@ -396,14 +404,47 @@ class TaskadeClient:
 
 _default: dict[tuple[Any, ...], TaskadeClient] = {}
 _default_lock = threading.Lock()
+_session: list[TaskadeClient] = []  # the client use_client() set, if any (at most one)
+
+
+def use_client(client: TaskadeClient | None) -> TaskadeClient | None:
+    """Make ``client`` the session's default: every loader, widget, ``%%taskade`` and
+    export given no client uses it from now on. ``None`` forgets it.
+
+    A token typed into a widget's password field sets it too, so code run after
+    that works without a client argument. Returns ``client``.
+
+    Raises:
+        TypeError: ``client`` is not a TaskadeClient (a token string, an Emulator...).
+
+    >>> use_client(TaskadeClient(emu.token, base_url=emu.base_url))  # doctest: +SKIP
+    >>> taskade_frames.load_spaces()  # doctest: +SKIP
+    """
+    if client is not None:
+        check_client(client, "use_client")
+    with _default_lock:
+        _session[:] = [] if client is None else [client]
+    return client
+
+
+def session_client() -> TaskadeClient | None:
+    """The client set by :func:`use_client` (or a widget's token field), if any."""
+    with _default_lock:
+        return _session[0] if _session else None
 
 
 def default_client() -> TaskadeClient:
-    """The client used when a loader gets ``client=None``: built from the environment once
-    per distinct setting (a changed token or URL gets a fresh client).
+    """The client used when none is given: the session's (:func:`use_client`), else
+    one built by :meth:`TaskadeClient.from_env`, once per distinct setting (a
+    changed token or URL gets a fresh client).
 
-    Raises ConfigurationError (with how to set a token) when there is none.
+    Raises:
+        ConfigurationError: no session client and no token in the environment; the
+            message says how to get one, or how to use the emulator instead.
     """
+    found = session_client()
+    if found is not None:
+        return found
     env = read_environment()
     key = (env.token, env.base_url, tuple(sorted(env.proxies.items())), env.ca_bundle)
     with _default_lock:
@@ -411,6 +452,40 @@ def default_client() -> TaskadeClient:
         if client is None:
             client = _default[key] = TaskadeClient.from_env()
         return client
+
+
+def resolve_client(client: Any = None, where: str = "client") -> TaskadeClient:
+    """``client`` checked to be a TaskadeClient, or :func:`default_client` for ``None``.
+
+    Every function that takes a client goes through here, so a mistake such as a
+    token string in its place is named at once instead of failing deep inside.
+    """
+    if client is None:
+        return default_client()
+    return check_client(client, where)
+
+
+def check_client(value: Any, where: str = "client") -> TaskadeClient:
+    """``value`` if it is a TaskadeClient, else a TypeError saying what was passed and what
+    to pass instead (a string is never quoted: it may be the token).
+
+    >>> check_client("a-token-string")
+    Traceback (most recent call last):
+    ...
+    TypeError: client: expected a TaskadeClient, got str: pass the token with TaskadeClient(token)
+    """
+    if isinstance(value, TaskadeClient):
+        return value
+    kind = type(value).__name__
+    hint = ""
+    if isinstance(value, str | bytes):
+        hint = ": pass the token with TaskadeClient(token)"
+    elif hasattr(value, "token") and hasattr(value, "base_url"):
+        hint = (": connect to an emulator with "
+                "TaskadeClient(emu.token, base_url=emu.base_url)")
+    elif isinstance(value, os.PathLike):
+        hint = ": is an output folder in the client's place? Check the argument order"
+    raise TypeError(f"{where}: expected a TaskadeClient, got {kind}{hint}")
 
 
 def _http_transports(token: str | None, base_url: str | None, timeout: float, max_body: int,

@@ -29,7 +29,7 @@ from urllib.parse import quote
 import pandas as pd
 
 from . import loaders, schemas
-from .client import TaskadeClient
+from .client import TaskadeClient, resolve_client
 from .errors import InvalidResponseError, NotFoundError, TaskadeError
 
 __all__ = [
@@ -480,7 +480,7 @@ def load_task_details(
     if not isinstance(project_id, str) or not project_id.strip():
         raise ValueError(f"project_id must be a non-empty string id, got {project_id!r}")
     parts = check_parts(parts)
-    client = client or loaders.default_client()
+    client = resolve_client(client)
     if tasks is None:
         ids = [str(t.get("id")) for t in client.fetch_all("listTasks", projectId=project_id).items]
     elif isinstance(tasks, pd.DataFrame):

@@ -36,7 +36,7 @@ import pandas as pd
 from . import details as details_mod
 from . import loaders, schemas
 from . import space as space_mod
-from .client import TaskadeClient
+from .client import TaskadeClient, resolve_client
 from .entities import EXPORTED
 from .errors import TaskadeError, redact
 from .ids import parse_id
@@ -121,12 +121,11 @@ class ExportResult:
 
 
 def _check_client(client: object) -> TaskadeClient:
-    if client is None:
-        return loaders.default_client()
-    if not isinstance(client, TaskadeClient):
-        raise TypeError(f"client must be a TaskadeClient, got {type(client).__name__} "
-                        "(arguments in the wrong order? export_space(space_id, out, client))")
-    return client
+    try:
+        return resolve_client(client)
+    except TypeError as exc:
+        raise TypeError(f"{exc} (arguments in the wrong order? "
+                        "export_space(space_id, out, client))") from None
 
 
 def export_space(

@@ -18,7 +18,7 @@ from typing import Any, Literal
 import pandas as pd
 
 from . import entities, schemas
-from .client import ListingReport, TaskadeClient, default_client
+from .client import ListingReport, TaskadeClient, default_client, resolve_client
 from .decoding import PageDecoder, TypedPage
 from .errors import BadRequestError, InvalidResponseError, ListingChangedError, NotFoundError
 from .history import PromptReply, track
@@ -62,7 +62,7 @@ def _load(
     """
     ent = entities.entity(name)
     assert ent.operation is not None, name
-    client = client or default_client()
+    client = resolve_client(client)
     body = {ent.param: scope_id} if ent.param and scope_id is not None else {}
     decode = typed_decoder(name)
     for relists in range(MAX_RELISTS + 1):
@@ -259,7 +259,7 @@ def load_scoped(
     With ``folder_id``, only that folder is listed.
     """
     space_id = parse_id(space_id, "space")
-    client = client or default_client()
+    client = resolve_client(client)
     if folder_id is not None:
         folder_id = parse_id(folder_id, "folder")
         return list_in_folder(name, space_id, folder_id, client)
@@ -369,7 +369,7 @@ def load_conversations(
     concurrently (``max_workers`` threads; the client's rate limit still applies).
     """
     agent_id = parse_id(agent_id, "agent")
-    client = client or default_client()
+    client = resolve_client(client)
     df = _load("conversations", client, agent_id, {"agent_id": agent_id})
     if transcripts and len(df):
 
@@ -496,7 +496,7 @@ def prompt_agent(
         raise ValueError("prompt must be a non-empty string")
     if on_error not in ("raise", "return"):
         raise ValueError(f"on_error must be 'raise' or 'return', not {on_error!r}")
-    client = client or default_client()
+    client = resolve_client(client)
 
     def send() -> str:
         reply = client.call("promptAgent", spaceId=space_id, agentId=agent_id, prompt=prompt)

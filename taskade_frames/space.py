@@ -19,7 +19,7 @@ import pandas as pd
 
 from . import details as details_mod
 from . import loaders, schemas
-from .client import TaskadeClient
+from .client import TaskadeClient, resolve_client
 from .completion import completion_by_project
 from .entities import ENTITIES as TABLE
 from .entities import SPACE_FRAMES, space_frames
@@ -123,7 +123,7 @@ def load_space(
     space_id = parse_id(space_id, "space")
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
-    client = client or loaders.default_client()
+    client = resolve_client(client)
     detail_parts = details_mod.requested_parts(details)
     folders = _check_space(space_id, client)
     from tqdm.auto import tqdm

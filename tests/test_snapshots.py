@@ -278,7 +278,7 @@ def test_swapped_arguments_are_a_type_error_and_leave_no_stray_folder(emulator, 
         export_space(sid, client, "out")
     with pytest.raises(TypeError, match="out must be a local path or a URI"):
         export_all(client, "out")
-    with pytest.raises(TypeError, match="client must be a TaskadeClient"):
+    with pytest.raises(TypeError, match="expected a TaskadeClient, got str"):
         export_all("out", "out2")
     with pytest.raises(TypeError):
         export_space(sid, "out", client, False)  # options are keyword-only
