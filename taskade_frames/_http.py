@@ -874,6 +874,19 @@ def _without_frames(exc: BaseException) -> BaseException:
     return exc
 
 
+def _stopped_emulator_hint(host: str) -> str:
+    """For a refused connection to this machine: most likely an emulator that has stopped."""
+    try:
+        name = urlsplit(f"//{host}").hostname or ""
+    except ValueError:
+        return ""
+    if not _is_loopback(name):
+        return ""
+    return (". Nothing is listening there: if it was the bundled emulator, it is not running "
+            "(a `with Emulator() as emu:` block stops it when the block ends; in a notebook "
+            "start it with `emu = Emulator().start()` and call `emu.stop()` when done)")
+
+
 def _transport_error(
     operation: str, exc: BaseException, host: str, timeout: float, connect_timeout: float
 ) -> TransportError:
@@ -898,7 +911,8 @@ def _transport_error(
                   | OSError):
         sent = not _refused_before_sending(exc)
         what = "connection reset or closed" if sent else "connection refused"
-        return TransportError(f"{operation}: {what} by {host} ({type(exc).__name__})",
+        hint = "" if sent else _stopped_emulator_hint(host)
+        return TransportError(f"{operation}: {what} by {host} ({type(exc).__name__}){hint}",
                               operation=operation, sent=sent)
     return TransportError(f"{operation}: request failed ({type(exc).__name__})",
                           operation=operation)

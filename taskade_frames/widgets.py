@@ -329,6 +329,25 @@ class ProjectPicker(_ClientWidget):
             return None
         return self._select_project(pid)
 
+    def select_first(self) -> ProjectChoice | None:
+        """Select the first project listed (what clicking the first entry does).
+
+        For notebooks run top to bottom, where nobody clicks. Returns the choice,
+        or ``None`` (and a status line) when the list is empty.
+
+        >>> picker.select_first().project_id  # doctest: +SKIP
+        """
+        options = self.project.options
+        if not options:
+            self._error("No project to select here.")
+            return None
+        first = options[0][1]
+        if self.project.value == first:
+            self._show_stats(first)  # no change event will come; refresh the status line
+        else:
+            self.project.value = first
+        return self.value
+
     # -- steps ---------------------------------------------------------------------
 
     def _start(self) -> None:

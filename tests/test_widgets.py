@@ -434,3 +434,21 @@ def test_a_new_agent_prompt_can_show_the_sessions_earlier_exchanges(client, spac
     assert session["prompt"].tolist() == ["asked from code", "asked in a widget"]
     assert session["space"].iloc[1] == spaces["name"].iloc[0]
     history.clear_prompt_history()
+
+
+def test_picker_selects_through_its_own_api_for_notebooks_nobody_clicks(client, spaces):
+    picker = ProjectPicker(client, space_id=spaces["id"].iloc[1])
+    projects = load_projects(spaces["id"].iloc[1], client)
+
+    first = picker.select_first()
+
+    assert first == ProjectChoice(spaces["id"].iloc[1], None, projects["id"].iloc[0],
+                                  projects["name"].iloc[0])
+    assert picker.value == first and " done (" in _text(picker.status)
+    assert picker.select_first() == first  # again: the same choice, status refreshed
+    other = projects["id"].iloc[-1]
+    assert picker.select(other).project_id == other  # an id (or a link) from code
+    empty = ProjectPicker(client)
+    empty.project.options = []
+    assert empty.select_first() is None
+    assert _text(empty.status) == "No project to select here."
