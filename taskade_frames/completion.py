@@ -177,15 +177,21 @@ def completion_summary(
 
 def _live_rows(client: Any, space_ids: Iterable[str] | None, max_workers: int,
                progress: bool) -> list[dict[str, Any]]:
+    from tqdm.auto import tqdm
+
     from . import loaders, space
 
     spaces = loaders.load_spaces(client)
     names = dict(zip(spaces["id"].tolist(), spaces["name"].tolist(), strict=True))
     wanted = list(names) if space_ids is None else list(space_ids)
     rows = []
-    for space_id in wanted:
+    # One bar for the call: it counts spaces (a total known at once) when there are
+    # several, else the one space's own bar from load_space shows.
+    several = len(wanted) > 1
+    for space_id in tqdm(wanted, desc="spaces", unit="space", leave=False,
+                         disable=not (progress and several)):
         loaded = space.load_space(space_id, client, max_workers=max_workers,
-                                  progress=progress)
+                                  progress=progress and not several)
         rows.append(_space_row(loaded.space_id, names.get(loaded.space_id, pd.NA), loaded))
     return rows
 

@@ -149,7 +149,7 @@ def export_space(
         client: default: a client from the environment.
         snapshot: snapshot name (``2026-11-29T120000Z``) or time; default now (UTC),
             taken once no other export holds ``out``.
-        progress: show progress bars.
+        progress: show a progress bar (one per call, gone when done).
         max_workers: threads fetching at once (see :func:`~taskade_frames.load_space`).
         compression: parquet codec.
         lock_timeout: seconds to wait for another export writing to a local ``out``.
@@ -262,11 +262,15 @@ def _export(
         run = _Run(DATASETS + details_mod.detail_entities(details), details)
         from tqdm.auto import tqdm
 
-        bar = tqdm(ids, desc="export", unit="space", disable=not progress or len(ids) < 2)
+        # One bar per call: spaces when there are several (a total known at once),
+        # else the one space's own bar from load_space. Neither stays once done.
+        per_space = progress and len(ids) < 2
+        bar = tqdm(ids, desc="export", unit="space", leave=False,
+                   disable=not progress or per_space)
         try:
             for sid in bar:
                 _export_one(writer, run, spaces, sid, client, meta,
-                            strict=only is not None, progress=progress,
+                            strict=only is not None, progress=per_space,
                             max_workers=max_workers, compression=compression)
         finally:
             bar.close()

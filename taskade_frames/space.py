@@ -26,7 +26,7 @@ from .entities import SPACE_FRAMES, space_frames
 from .errors import APIError, RateLimitError, TaskadeError
 from .ids import parse_id
 
-__all__ = ["SPACE_FRAMES", "SpaceFrames", "concat_frames", "load_space"]
+__all__ = ["SPACE_FRAMES", "SpaceFrames", "concat_frames", "fix_total", "load_space"]
 
 
 @dataclass
@@ -132,7 +132,10 @@ def load_space(
     parts["folders"].append(folders)
     run = _Run(client, parts, strict, max_workers)
     run.reports.extend(folders.attrs.get("reports", []))
-    bar = tqdm(total=1, desc=f"space {space_id}", unit="call", disable=not progress,
+    # How many calls a space takes is known only once its projects and agents are
+    # listed: until then the bar counts calls without a percentage, and from then on
+    # its total is fixed, so the share shown only ever grows.
+    bar = tqdm(total=None, desc=f"space {space_id}", unit="call", disable=not progress,
                leave=False)
     run.bar = bar
     bar.update(1)
@@ -143,7 +146,9 @@ def load_space(
             listings.sort(key=lambda pair: folder_ids.index(pair[0]))
             parts[name].append(loaders.combine_scoped(name, space_id, listings, client))
             run.reports.extend(parts[name][-1].attrs.get("reports", []))
-        run.all(_child_jobs(parts, client, transcripts))
+        children = _child_jobs(parts, client, transcripts)
+        fix_total(bar, bar.n + len(children))
+        run.all(children)
     finally:
         run.close()
         bar.close()
@@ -254,9 +259,6 @@ class _Run:
 
     def all(self, jobs: list[_Job]) -> dict[str, list[tuple[str, Any]]]:
         """Run jobs; frames go to ``parts`` (folder listings are returned, to combine)."""
-        if self.bar is not None:
-            self.bar.total += len(jobs)
-            self.bar.refresh()
         scoped: dict[str, list[tuple[str, Any]]] = {}
         futures: dict[Future, _Job] = {self.pool.submit(self._guarded, job.run): job
                                        for job in jobs}
@@ -299,6 +301,13 @@ class _Run:
         """Stop what is left (nothing, after a normal run) without waiting for it."""
         self.stop.set()
         self.pool.shutdown(wait=False, cancel_futures=True)
+
+
+def fix_total(bar: Any, total: int) -> None:
+    """Give a counting tqdm bar its total, keeping its count (notebook bars need reset)."""
+    done = bar.n
+    bar.reset(total=total)
+    bar.update(done)
 
 
 def concat_frames(entity: str, frames: Sequence[pd.DataFrame]) -> pd.DataFrame:
