@@ -343,11 +343,23 @@ def load_tasks(
     """Every task of a project in document order, with tree columns.
 
     ``project_id`` may be a project link (``https://www.taskade.com/d/<id>``).
-    With ``tree=True`` (the default) adds ``position``, ``depth``, ``root_id``,
-    ``path``, ``sibling_index``, ``n_children``, ``n_descendants``, ``is_leaf``,
-    ``leaves_total``, ``leaves_done``, ``share_done`` and the corruption flags
-    ``is_orphan``, ``in_cycle``, ``is_duplicate`` (see ``taskade_frames.trees``);
-    with ``tree=False`` those columns are NA, which is faster.
+    From the API: ``project_id``, ``id``, ``text``, ``parent_id`` (NA for a
+    top-level task) and ``completed`` (the task's own checkbox).
+
+    With ``tree=True`` (the default) the tree columns are computed from the
+    ``parent_id`` links (details and corrupt links in ``taskade_frames.trees``);
+    with ``tree=False`` they are NA, which is faster:
+
+    * ``position``: the row's place in document order; ``depth``: ancestors above
+      it (0 at the top level); ``root_id``: its top-level task; ``path``: ids from
+      the root down, joined by ``/``; ``sibling_index``: rank among its siblings.
+    * ``n_children``, ``n_descendants``: tasks directly below, and at any depth.
+    * ``is_leaf``: no children. ``leaves_total``: leaves in its subtree (1 for a
+      leaf); ``leaves_done``: those completed; ``share_done`` =
+      ``leaves_done / leaves_total``, completion over leaves (see
+      ``taskade_frames.completion`` for it and ``share_completed``, over all tasks).
+    * ``is_orphan``: its parent is not in the project; ``in_cycle``: on or below a
+      parent cycle; ``is_duplicate``: an earlier row has its id.
 
     >>> tasks = load_tasks("PROJECT_ID", client)  # doctest: +SKIP
     >>> tasks.groupby("depth").completed.mean()  # doctest: +SKIP

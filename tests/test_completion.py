@@ -142,3 +142,19 @@ def test_plots_say_what_a_frame_lacks():
         plots.completion_over_time(pd.DataFrame({"tasks": [1], "completed": [0]}))
     with pytest.raises(TypeError, match="got list"):
         plots.completion_by_project([1, 2])
+
+
+def test_every_derived_column_is_defined_where_a_newcomer_looks():
+    from taskade_frames import completion, schemas, snapshots, space
+
+    tree_columns = [c for c in schemas.columns("tasks")]
+    for column in tree_columns:
+        assert f"``{column}``" in tf.load_tasks.__doc__, column
+    for frame in ("completion", "completion_history", "completion_summary"):
+        for column in schemas.columns(frame):
+            if column in completion.COUNTS:
+                assert f"``{column}``" in completion.__doc__, column
+    assert "``share_done``" in space.SpaceFrames.completion.__doc__
+    assert "``share_done``" in snapshots.completion_history.__doc__
+    assert "``share_done``" in tf.completion_summary.__doc__
+    assert "leaves_done / leaves_total" in tf.load_tasks.__doc__
