@@ -60,10 +60,12 @@ def _leaves(tasks: pd.DataFrame) -> pd.Series:
     """Which rows are leaves: ``is_leaf`` when the frame has tree columns, else from links."""
     if "is_leaf" in tasks.columns and not tasks["is_leaf"].isna().any():
         return tasks["is_leaf"].astype(bool)
-    parents = pd.MultiIndex.from_arrays([tasks["project_id"].astype(object),
-                                         tasks["parent_id"].astype(object)])
-    rows = pd.MultiIndex.from_arrays([tasks["project_id"].astype(object),
-                                      tasks["id"].astype(object)])
+    parents = pd.MultiIndex.from_arrays(
+        [tasks["project_id"].astype(object), tasks["parent_id"].astype(object)]
+    )
+    rows = pd.MultiIndex.from_arrays(
+        [tasks["project_id"].astype(object), tasks["id"].astype(object)]
+    )
     return pd.Series(~rows.isin(parents), index=tasks.index)
 
 
@@ -84,9 +86,11 @@ def shares(frame: pd.DataFrame) -> pd.DataFrame:
     for count in ("tasks", "completed", "leaves_total", "leaves_done"):
         out[count] = out[count].astype(_INT)
     out["share_completed"] = (out["completed"] / out["tasks"].where(out["tasks"] > 0)).astype(
-        _FLOAT)
-    out["share_done"] = (out["leaves_done"] / out["leaves_total"].where(
-        out["leaves_total"] > 0)).astype(_FLOAT)
+        _FLOAT
+    )
+    out["share_done"] = (
+        out["leaves_done"] / out["leaves_total"].where(out["leaves_total"] > 0)
+    ).astype(_FLOAT)
     others = [c for c in frame.columns if c not in COUNTS]
     first = next((i for i, c in enumerate(frame.columns) if c in COUNTS), len(others))
     return out[others[:first] + list(COUNTS) + others[first:]]
@@ -108,16 +112,19 @@ def completion_by_project(tasks: pd.DataFrame, projects: pd.DataFrame) -> pd.Dat
     """
     done = tasks["completed"].astype("boolean").fillna(False).astype(bool)
     leaf = _leaves(tasks)
-    per_task = pd.DataFrame({
-        "project_id": tasks["project_id"].astype(object),
-        "tasks": 1,
-        "completed": done.astype(int),
-        "leaves_total": leaf.astype(int),
-        "leaves_done": (leaf & done).astype(int),
-    })
+    per_task = pd.DataFrame(
+        {
+            "project_id": tasks["project_id"].astype(object),
+            "tasks": 1,
+            "completed": done.astype(int),
+            "leaves_total": leaf.astype(int),
+            "leaves_done": (leaf & done).astype(int),
+        }
+    )
     counts = per_task.groupby("project_id", sort=False).sum().reset_index()
-    out = pd.DataFrame({"project_id": projects["id"].astype(object),
-                        "project_name": projects["name"]})
+    out = pd.DataFrame(
+        {"project_id": projects["id"].astype(object), "project_name": projects["name"]}
+    )
     out = out.merge(counts, on="project_id", how="left")
     for count in ("tasks", "completed", "leaves_total", "leaves_done"):
         out[count] = out[count].fillna(0)
@@ -128,8 +135,12 @@ def completion_by_project(tasks: pd.DataFrame, projects: pd.DataFrame) -> pd.Dat
 
 def _space_row(space_id: str, name: Any, space: SpaceFrames) -> dict[str, Any]:
     per_project = space.completion()
-    row: dict[str, Any] = {"space_id": space_id, "space_name": name,
-                           "projects": len(space.projects), "errors": len(space.errors)}
+    row: dict[str, Any] = {
+        "space_id": space_id,
+        "space_name": name,
+        "projects": len(space.projects),
+        "errors": len(space.errors),
+    }
     for count in ("tasks", "completed", "leaves_total", "leaves_done"):
         row[count] = int(per_project[count].sum())
     return row
@@ -168,15 +179,17 @@ def completion_summary(
         loaded = list(source)
         for space in loaded:
             if not isinstance(space, SpaceFrames):
-                raise TypeError(f"expected SpaceFrames (from load_space), got "
-                                f"{type(space).__name__}")
+                raise TypeError(
+                    f"expected SpaceFrames (from load_space), got {type(space).__name__}"
+                )
         rows = [_space_row(s.space_id, pd.NA, s) for s in loaded]
     frame = pd.DataFrame(rows, columns=[c for c in SUMMARY_COLUMNS if not c.startswith("share")])
     return schemas.coerce(shares(frame), "completion_summary")
 
 
-def _live_rows(client: Any, space_ids: Iterable[str] | None, max_workers: int,
-               progress: bool) -> list[dict[str, Any]]:
+def _live_rows(
+    client: Any, space_ids: Iterable[str] | None, max_workers: int, progress: bool
+) -> list[dict[str, Any]]:
     from tqdm.auto import tqdm
 
     from . import loaders, space
@@ -188,10 +201,11 @@ def _live_rows(client: Any, space_ids: Iterable[str] | None, max_workers: int,
     # One bar for the call: it counts spaces (a total known at once) when there are
     # several, else the one space's own bar from load_space shows.
     several = len(wanted) > 1
-    for space_id in tqdm(wanted, desc="spaces", unit="space", leave=False,
-                         disable=not (progress and several)):
-        loaded = space.load_space(space_id, client, max_workers=max_workers,
-                                  progress=progress and not several)
+    for space_id in tqdm(
+        wanted, desc="spaces", unit="space", leave=False, disable=not (progress and several)
+    ):
+        loaded = space.load_space(
+            space_id, client, max_workers=max_workers, progress=progress and not several
+        )
         rows.append(_space_row(loaded.space_id, names.get(loaded.space_id, pd.NA), loaded))
     return rows
-

@@ -114,9 +114,15 @@ class PromptReply(str):
     def record(self) -> dict[str, Any]:
         """The exchange as one history row (``HISTORY_COLUMNS``)."""
         return {
-            "time": self.time, "space": self.space, "space_id": self.space_id,
-            "agent": self.agent, "agent_id": self.agent_id, "prompt": self.prompt,
-            "reply": self.reply, "latency_s": round(self.latency_s, 3), "error": self.error,
+            "time": self.time,
+            "space": self.space,
+            "space_id": self.space_id,
+            "agent": self.agent,
+            "agent_id": self.agent_id,
+            "prompt": self.prompt,
+            "reply": self.reply,
+            "latency_s": round(self.latency_s, 3),
+            "error": self.error,
         }
 
     def __reduce__(self) -> Any:
@@ -154,8 +160,9 @@ class _History:
                 except OSError as exc:
                     # The exchange already spent credits and is kept in memory: say so,
                     # do not turn a good reply into a failure.
-                    warnings.warn(f"prompt history not saved to {path}: {exc}",
-                                  RuntimeWarning, stacklevel=4)
+                    warnings.warn(
+                        f"prompt history not saved to {path}: {exc}", RuntimeWarning, stacklevel=4
+                    )
 
     def replies(self) -> list[PromptReply]:
         with self._lock:
@@ -199,9 +206,17 @@ def track(
         text = send()
     except Exception as exc:
         error, failure = describe_error(exc), exc
-    reply = PromptReply(text, prompt=prompt, space_id=space_id, agent_id=agent_id, space=space,
-                        agent=agent, time=when, latency_s=time.perf_counter() - started,
-                        error=error)
+    reply = PromptReply(
+        text,
+        prompt=prompt,
+        space_id=space_id,
+        agent_id=agent_id,
+        space=space,
+        agent=agent,
+        time=when,
+        latency_s=time.perf_counter() - started,
+        error=error,
+    )
     _SESSION.add(reply)
     if failure is not None and raise_errors:
         raise failure

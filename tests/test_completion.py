@@ -22,8 +22,9 @@ def _tasks(rows, project="p1"):
     """A task frame from ``(id, parent_id, completed)`` rows of one project."""
     frame = pd.DataFrame(rows, columns=["id", "parent_id", "completed"])
     frame.insert(0, "project_id", project)
-    return frame.astype({"id": "string[pyarrow]", "parent_id": "string[pyarrow]",
-                         "completed": "boolean"})
+    return frame.astype(
+        {"id": "string[pyarrow]", "parent_id": "string[pyarrow]", "completed": "boolean"}
+    )
 
 
 PROJECTS = pd.DataFrame({"id": ["p1", "p2"], "name": ["Launch", "Empty"]})
@@ -42,8 +43,9 @@ def test_headings_count_as_tasks_but_not_as_leaves():
     assert launch["share_completed"] == pytest.approx(2 / 3)
     assert launch["share_done"] == pytest.approx(0.5)
     empty = out.set_index("project_name").loc["Empty"]
-    assert empty["tasks"] == 0 and pd.isna(empty["share_completed"]) and pd.isna(
-        empty["share_done"])
+    assert (
+        empty["tasks"] == 0 and pd.isna(empty["share_completed"]) and pd.isna(empty["share_done"])
+    )
     assert out["project_name"].tolist() == ["Launch", "Empty"]  # largest first
 
 
@@ -51,13 +53,16 @@ def test_headings_count_as_tasks_but_not_as_leaves():
 @given(st.lists(st.tuples(st.integers(0, 30), st.booleans()), min_size=1, max_size=40))
 def test_share_done_is_the_tree_columns_rolled_up_to_the_project(links):
     # Task i hangs under an earlier task (or is a root): any forest.
-    rows = [(f"t{i}", None if i == 0 or parent % 3 == 0 else f"t{parent % i}", done)
-            for i, (parent, done) in enumerate(links)]
+    rows = [
+        (f"t{i}", None if i == 0 or parent % 3 == 0 else f"t{parent % i}", done)
+        for i, (parent, done) in enumerate(links)
+    ]
     tasks = add_tree_columns(_tasks(rows))
 
     out = completion_by_project(tasks, PROJECTS.iloc[:1]).iloc[0]
-    plain = completion_by_project(tasks[["project_id", "id", "parent_id", "completed"]],
-                                  PROJECTS.iloc[:1]).iloc[0]
+    plain = completion_by_project(
+        tasks[["project_id", "id", "parent_id", "completed"]], PROJECTS.iloc[:1]
+    ).iloc[0]
 
     roots = tasks[tasks["depth"] == 0]
     assert out["leaves_total"] == roots["leaves_total"].sum()
@@ -86,7 +91,8 @@ def test_every_frame_says_it_the_same_way(client, tmp_path):
     pid = per_project["project_id"].iloc[0]
     roots = tf.load_tasks(pid, client).query("depth == 0")
     assert per_project["share_done"].iloc[0] == pytest.approx(
-        roots["leaves_done"].sum() / roots["leaves_total"].sum())
+        roots["leaves_done"].sum() / roots["leaves_total"].sum()
+    )
     # One row per space; its counts are the sums over its projects.
     assert summary["space_id"].tolist() == spaces["id"].tolist()
     assert summary["space_name"].tolist() == spaces["name"].tolist()
@@ -134,8 +140,10 @@ def test_plots_take_completion_and_history_frames_alike(client, tmp_path):
 
 def test_plots_say_what_a_frame_lacks():
     with pytest.raises(ValueError, match="share_done needs the columns leaves_done"):
-        plots.completion_by_project(pd.DataFrame({"project_name": ["a"], "tasks": [1],
-                                                  "completed": [0]}), measure="share_done")
+        plots.completion_by_project(
+            pd.DataFrame({"project_name": ["a"], "tasks": [1], "completed": [0]}),
+            measure="share_done",
+        )
     with pytest.raises(ValueError, match="measure must be one of"):
         plots.completion_by_project(pd.DataFrame(), measure="percent")
     with pytest.raises(ValueError, match="completion_history"):

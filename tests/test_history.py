@@ -119,8 +119,9 @@ def test_a_file_that_is_not_a_history_is_refused(tmp_path):
 
 
 def test_a_reply_survives_copy_and_pickle_with_its_fields():
-    reply = PromptReply("Ship it.", prompt="Ship?", space_id="s1", agent_id="a1",
-                        agent="Planner", latency_s=0.25)
+    reply = PromptReply(
+        "Ship it.", prompt="Ship?", space_id="s1", agent_id="a1", agent="Planner", latency_s=0.25
+    )
     for clone in (copy.deepcopy(reply), pickle.loads(pickle.dumps(reply))):
         assert clone == "Ship it." and isinstance(clone, PromptReply)
         assert clone.record() == reply.record()

@@ -7,6 +7,7 @@ while a space is loaded, exported and summarised against the emulator.
 from __future__ import annotations
 
 import io
+from typing import ClassVar
 
 import pytest
 import tqdm.auto
@@ -18,7 +19,7 @@ import taskade_frames as tf
 class Recorded(tqdm.std.tqdm):
     """A terminal tqdm writing to a buffer, keeping (n, total) after every change."""
 
-    made: list[Recorded] = []
+    made: ClassVar[list[Recorded]] = []
 
     def __init__(self, *args, **kwargs):
         kwargs["file"] = io.StringIO()

@@ -65,25 +65,30 @@ def test_the_cli_uses_the_session_client(client, capsys):
     assert len(out.splitlines()) == 1 + len(tf.load_spaces(client))
 
 
-@pytest.mark.parametrize("call", [
-    lambda bad: tf.load_spaces(bad),
-    lambda bad: tf.load_projects("some-space", bad),
-    lambda bad: tf.load_tasks("some-project", bad),
-    lambda bad: tf.prompt_agent("some-space", "some-agent", "hi", bad),
-    lambda bad: tf.use_client(bad),
-])
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda bad: tf.load_spaces(bad),
+        lambda bad: tf.load_projects("some-space", bad),
+        lambda bad: tf.load_tasks("some-project", bad),
+        lambda bad: tf.prompt_agent("some-space", "some-agent", "hi", bad),
+        lambda bad: tf.use_client(bad),
+    ],
+)
 def test_a_token_string_in_the_clients_place_says_what_to_do(call):
     with pytest.raises(TypeError) as info:
         call("a-token-string")
     message = str(info.value)
-    assert "expected a TaskadeClient, got str: pass the token with TaskadeClient(token)" \
-        in message
+    assert "expected a TaskadeClient, got str: pass the token with TaskadeClient(token)" in message
     assert "a-token-string" not in message  # it may be the real token: never echoed
 
 
 def test_an_emulator_in_the_clients_place_says_how_to_connect(emulator):
-    with pytest.raises(TypeError, match=r"got Emulator: connect to an emulator with "
-                                        r"TaskadeClient\(emu.token, base_url=emu.base_url\)"):
+    with pytest.raises(
+        TypeError,
+        match=r"got Emulator: connect to an emulator with "
+        r"TaskadeClient\(emu.token, base_url=emu.base_url\)",
+    ):
         tf.load_spaces(emulator)
     with pytest.raises(TypeError, match="got Emulator"):
         widgets.AgentPrompt(emulator)
