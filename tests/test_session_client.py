@@ -105,8 +105,7 @@ def test_a_url_passed_as_the_token_is_refused_without_echoing_it(emulator):
         TaskadeClient("https://www.taskade.com/api/v2")
     # The session's secret scan counts every string a client was built with as a token;
     # these URLs were refused before any request and are printed everywhere as addresses.
-    conftest._CLIENT_TOKENS.difference_update({emulator.base_url,
-                                               "https://www.taskade.com/api/v2"})
+    conftest._CLIENT_TOKENS.difference_update({emulator.base_url, "https://www.taskade.com/api/v2"})
 
 
 def test_no_token_gives_advice_that_works():
