@@ -12,7 +12,7 @@ import re
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
@@ -132,8 +132,11 @@ def typed_decoder(name: str) -> PageDecoder | None:
     kinds = {c.name: c.kind for c in ent.columns}
     plain = {col: (src, kinds[col]) for col, src in ent.fields.items() if isinstance(src, str)}
     key = ent.fields.get(ent.key) if ent.key else None
-    typed = (len(plain) == len(ent.fields) and isinstance(key, str)
-             and all(kind in ("string", "bool", "int", "float") for _, kind in plain.values()))
+    typed = (
+        len(plain) == len(ent.fields)
+        and isinstance(key, str)
+        and all(kind in ("string", "bool", "int", "float") for _, kind in plain.values())
+    )
     decoder = PageDecoder(plain, key=key) if typed else None  # type: ignore[arg-type]
     _DECODERS[name] = (ent, decoder)
     return decoder
@@ -145,8 +148,11 @@ def _concat_chunks(parts: list[Any], kind: str) -> Any:
     arrow_type = schemas.arrow_type(kind)
     if len(parts) == 1:
         return parts[0]
-    return pa.chunked_array(parts, type=arrow_type).combine_chunks() if parts else \
-        pa.array([], type=arrow_type)
+    return (
+        pa.chunked_array(parts, type=arrow_type).combine_chunks()
+        if parts
+        else pa.array([], type=arrow_type)
+    )
 
 
 def _provenance(
@@ -159,7 +165,7 @@ def _provenance(
     df.attrs = {
         "operation": operation,
         "ids": dict(ids),
-        "fetched_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "fetched_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "api_host": client.host,
         "reports": [r if isinstance(r, dict) else r.as_dict() for r in reports],
     }
@@ -245,7 +251,10 @@ REFUSALS = (BadRequestError, NotFoundError)
 
 
 def load_scoped(
-    name: str, space_id: str, client: TaskadeClient | None = None, *,
+    name: str,
+    space_id: str,
+    client: TaskadeClient | None = None,
+    *,
     folder_id: str | None = None,
 ) -> pd.DataFrame:
     """Every item of a folder-scoped entity in a space, each once, wherever it lives.
@@ -275,9 +284,7 @@ def load_scoped(
     return combine_scoped(name, space_id, found, client)
 
 
-def list_in_folder(
-    name: str, space_id: str, folder_id: str, client: TaskadeClient
-) -> pd.DataFrame:
+def list_in_folder(name: str, space_id: str, folder_id: str, client: TaskadeClient) -> pd.DataFrame:
     """One folder's listing of a folder-scoped entity (``folder_id == space_id``: home)."""
     ent = entities.entity(name)
     if ent.scope != "folder":
@@ -314,10 +321,13 @@ def combine_scoped(
 def refused_report(ent: entities.Entity, folder_id: str, exc: Exception) -> dict[str, Any]:
     """The report of a folder listing the server refused: it lists whole spaces instead."""
     status = getattr(exc, "status", None)
-    report = ListingReport(operation=ent.operation or ent.name,
-                           params={ent.param or "id": folder_id})
-    report.stop_reason = (f"refused ({status} {type(exc).__name__}): the server lists the "
-                          "whole space from the space id, so the space listing holds these")
+    report = ListingReport(
+        operation=ent.operation or ent.name, params={ent.param or "id": folder_id}
+    )
+    report.stop_reason = (
+        f"refused ({status} {type(exc).__name__}): the server lists the "
+        "whole space from the space id, so the space listing holds these"
+    )
     report.complete = True
     return dict(report.as_dict(), refused=True)
 
@@ -386,13 +396,15 @@ def load_conversations(
     if transcripts and len(df):
 
         def fetch(convo_id: str) -> Any:
-            reply = client.call("getConversation", agentId=agent_id, convoId=convo_id,
-                                includeTranscript=True)
+            reply = client.call(
+                "getConversation", agentId=agent_id, convoId=convo_id, includeTranscript=True
+            )
             return reply.get("transcript")
 
         found = run_all(fetch, df["id"].tolist(), client, max_workers=max_workers)
-        df["transcript"] = pd.array(entities.texts(found, operation="getConversation"),
-                                    dtype=schemas.STRING)
+        df["transcript"] = pd.array(
+            entities.texts(found, operation="getConversation"), dtype=schemas.STRING
+        )
     return df
 
 
@@ -424,8 +436,9 @@ def run_all(
 
 
 # A turn starts with "Role:" at the start of a line.
-_TURN = re.compile(r"^(user|assistant|system|agent|tool|human|ai|bot)\s*:[ \t]?",
-                   re.IGNORECASE | re.MULTILINE)
+_TURN = re.compile(
+    r"^(user|assistant|system|agent|tool|human|ai|bot)\s*:[ \t]?", re.IGNORECASE | re.MULTILINE
+)
 
 
 def split_transcript(transcript: str | None) -> list[tuple[str | None, str]]:
@@ -450,7 +463,7 @@ def split_transcript(transcript: str | None) -> list[tuple[str | None, str]]:
         turns.append((None, head.strip("\n")))
     for i, m in enumerate(marks):
         end = marks[i + 1].start() if i + 1 < len(marks) else len(transcript)
-        turns.append((m.group(1).lower(), transcript[m.end():end].strip("\n")))
+        turns.append((m.group(1).lower(), transcript[m.end() : end].strip("\n")))
     return turns
 
 
@@ -464,19 +477,23 @@ def load_messages(
     """
     convos = load_conversations(agent_id, client, transcripts=True, max_workers=max_workers)
     cols: dict[str, list[Any]] = {"conversation_id": [], "turn": [], "role": [], "text": []}
-    for convo_id, transcript in zip(convos["id"].tolist(), convos["transcript"].tolist(),
-                                    strict=True):
-        for turn, (role, text) in enumerate(split_transcript(
-                None if transcript is pd.NA else transcript)):
+    for convo_id, transcript in zip(
+        convos["id"].tolist(), convos["transcript"].tolist(), strict=True
+    ):
+        for turn, (role, text) in enumerate(
+            split_transcript(None if transcript is pd.NA else transcript)
+        ):
             cols["conversation_id"].append(convo_id)
             cols["turn"].append(turn)
             cols["role"].append(role)
             cols["text"].append(text)
     cols["agent_id"] = [agent_id] * len(cols["turn"])
     df = schemas.frame("messages", cols)
-    raw = {c: (None if t is pd.NA else t)
-           for c, t in zip(convos["id"].tolist(), convos["transcript"].tolist(), strict=True)}
-    df.attrs = dict(convos.attrs, operation="getConversation", transcripts=raw)
+    raw = {
+        c: (None if t is pd.NA else t)
+        for c, t in zip(convos["id"].tolist(), convos["transcript"].tolist(), strict=True)
+    }
+    df.attrs = {**convos.attrs, "operation": "getConversation", "transcripts": raw}
     return df
 
 
@@ -514,9 +531,17 @@ def prompt_agent(
         reply = client.call("promptAgent", spaceId=space_id, agentId=agent_id, prompt=prompt)
         summary = reply.get("summary")
         if not isinstance(summary, str):
-            raise InvalidResponseError("promptAgent: the reply has no `summary` text",
-                                       operation="promptAgent", status=200)
+            raise InvalidResponseError(
+                "promptAgent: the reply has no `summary` text", operation="promptAgent", status=200
+            )
         return summary
 
-    return track(send, space_id=space_id, agent_id=agent_id, prompt=prompt, space=space_name,
-                 agent=agent_name, raise_errors=on_error == "raise")
+    return track(
+        send,
+        space_id=space_id,
+        agent_id=agent_id,
+        prompt=prompt,
+        space=space_name,
+        agent=agent_name,
+        raise_errors=on_error == "raise",
+    )

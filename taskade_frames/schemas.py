@@ -54,13 +54,15 @@ class _Dtypes(dict):
         return self[kind]
 
 
-_PANDAS: dict[str, Any] = _Dtypes({
-    "string": STRING,
-    "bool": pd.BooleanDtype(),
-    "int": pd.Int64Dtype(),
-    "float": pd.Float64Dtype(),
-    "timestamp": pd.DatetimeTZDtype("us", "UTC"),
-})
+_PANDAS: dict[str, Any] = _Dtypes(
+    {
+        "string": STRING,
+        "bool": pd.BooleanDtype(),
+        "int": pd.Int64Dtype(),
+        "float": pd.Float64Dtype(),
+        "timestamp": pd.DatetimeTZDtype("us", "UTC"),
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -124,11 +126,10 @@ def frame(
         return empty_frame(entity)
     cols = {}
     for column in _entity(entity):
-        values = data.get(column.name)
-        if values is None:
-            if given_only:
-                continue
-            values = _nulls(column.kind, n)
+        given = data.get(column.name)
+        if given is None and given_only:
+            continue
+        values = _nulls(column.kind, n) if given is None else given
         cols[column.name] = _series(values, _PANDAS[column.kind])
     return pd.DataFrame(cols, copy=False)
 
@@ -189,8 +190,12 @@ def _array(values: Any, dtype: Any) -> Any:
 
     if isinstance(values, pa.Array):
         return dtype.__from_arrow__(values)
-    arrow_type = {pd.BooleanDtype(): pa.bool_(), pd.Int64Dtype(): pa.int64(),
-                  pd.Float64Dtype(): pa.float64(), STRING: pa.large_string()}.get(dtype)
+    arrow_type = {
+        pd.BooleanDtype(): pa.bool_(),
+        pd.Int64Dtype(): pa.int64(),
+        pd.Float64Dtype(): pa.float64(),
+        STRING: pa.large_string(),
+    }.get(dtype)
     if arrow_type is not None and isinstance(values, list):
         try:
             return dtype.__from_arrow__(pa.array(values, type=arrow_type))
