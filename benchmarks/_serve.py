@@ -44,8 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-depth", type=int, default=6)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds per response")
     parser.add_argument("--rate-limit", type=int, help="requests per second, then 429")
-    parser.add_argument("--details", action="store_true",
-                        help="give tasks v1 details (assignees, dates, notes, field values)")
+    parser.add_argument(
+        "--details",
+        action="store_true",
+        help="give tasks v1 details (assignees, dates, notes, field values)",
+    )
     args = parser.parse_args(argv)
 
     started = time.perf_counter()

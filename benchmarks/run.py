@@ -27,7 +27,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -419,7 +419,7 @@ def report(
         "# Benchmark results",
         "",
         f"`python benchmarks/run.py{' ' + ' '.join(shown) if shown else ''}`, "
-        f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC, commit {_commit()}, "
+        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC, commit {_commit()}, "
         f"{time.perf_counter() - started:.0f} s for the whole run.",
         "",
         f"- Machine: {os.cpu_count()} cores ({_cpu_model()}), {_memory_gb()} memory, "

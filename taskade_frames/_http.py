@@ -26,7 +26,7 @@ import time
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import timezone
+from datetime import UTC
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -109,7 +109,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
         except (TypeError, ValueError):
             return None
         if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
+            when = when.replace(tzinfo=UTC)
         current = time.time() if now is None else now
         return max(0.0, when.timestamp() - current)
     if seconds != seconds or seconds < 0:  # NaN or negative: not a wait we can honour
@@ -139,8 +139,11 @@ class RetryPolicy:
                 raise ValueError(f"RetryPolicy.{name} must be a whole number >= 0, not {value!r}")
         for name in ("max_retry_after", "backoff", "max_backoff"):
             value = getattr(self, name)
-            if (not isinstance(value, int | float) or isinstance(value, bool)
-                    or not 0 <= value < float("inf")):
+            if (
+                not isinstance(value, int | float)
+                or isinstance(value, bool)
+                or not 0 <= value < float("inf")
+            ):
                 raise ValueError(f"RetryPolicy.{name} must be a finite number >= 0, not {value!r}")
 
 
@@ -283,9 +286,7 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
     """
     if not isinstance(base_url, str):
         raise TypeError(f"base_url must be a string, not {type(base_url).__name__}")
-    if not base_url.isascii() or not base_url.isprintable() or any(
-        c in base_url for c in " \\\t"
-    ):
+    if not base_url.isascii() or not base_url.isprintable() or any(c in base_url for c in " \\\t"):
         raise ConfigurationError(
             "the base URL holds spaces, backslashes or characters that are not printable "
             "ASCII; write it as https://host/api/v2 (not shown, it may hold a secret)"
@@ -297,8 +298,13 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
             "the base URL holds credentials (user:password@); they are not used, the API "
             "token authenticates. Remove them (the URL is not shown, it holds a secret)"
         )
-    if (scheme.lower() not in ("http", "https") or not sep or not _AUTHORITY.fullmatch(authority)
-            or "?" in base_url or "#" in base_url):
+    if (
+        scheme.lower() not in ("http", "https")
+        or not sep
+        or not _AUTHORITY.fullmatch(authority)
+        or "?" in base_url
+        or "#" in base_url
+    ):
         raise ConfigurationError(
             "the base URL must look like https://host[:port]/path, with no credentials, "
             f"query or fragment; got scheme {scheme[:10]!r} and host {authority[:60]!r}"
@@ -307,8 +313,9 @@ def check_base_url(base_url: str, *, allow_insecure_http: bool = False) -> str:
         parts = urlsplit(base_url)
         host, port = parts.hostname or "", parts.port
     except ValueError:
-        raise ConfigurationError(f"the base URL has a bad host or port: {authority[:60]!r}") \
-            from None
+        raise ConfigurationError(
+            f"the base URL has a bad host or port: {authority[:60]!r}"
+        ) from None
     if port == 0:
         raise ConfigurationError(f"the base URL has port 0: {authority!r}")
     if scheme.lower() == "http" and not _is_loopback(host) and not allow_insecure_http:
@@ -435,8 +442,9 @@ class _Watchdog:
         with self._cond:
             heapq.heappush(self._heap, (deadline.at, next(self._count), deadline))
             if self._thread is None or not self._thread.is_alive():
-                self._thread = threading.Thread(target=self._run, name="taskade-deadlines",
-                                                daemon=True)
+                self._thread = threading.Thread(
+                    target=self._run, name="taskade-deadlines", daemon=True
+                )
                 self._thread.start()
             elif self._heap[0][2] is not deadline:
                 # It sleeps until an earlier deadline: waking it for every request
@@ -539,7 +547,10 @@ class _Inflater:
         else:
             raise InvalidResponseError(
                 f"{operation}: HTTP {status} body in an encoding this client did not ask for "
-                f"({redact(enc)[:40]!r})", operation=operation, status=status)
+                f"({redact(enc)[:40]!r})",
+                operation=operation,
+                status=status,
+            )
         self._z: Any = None
 
     def feed(self, data: bytes) -> bytes:
@@ -549,8 +560,9 @@ class _Inflater:
         while data:
             if self._z is None:
                 wbits = self._wbits
-                if wbits == 15 and (len(data) < 2 or (data[0] & 0x0F) != 8
-                                    or int.from_bytes(data[:2], "big") % 31):
+                if wbits == 15 and (
+                    len(data) < 2 or (data[0] & 0x0F) != 8 or int.from_bytes(data[:2], "big") % 31
+                ):
                     wbits = -15
                 self._z = zlib.decompressobj(wbits)
             try:
@@ -558,7 +570,9 @@ class _Inflater:
             except zlib.error:
                 raise InvalidResponseError(
                     f"{self.operation}: HTTP {self.status} body could not be decompressed",
-                    operation=self.operation, status=self.status) from None
+                    operation=self.operation,
+                    status=self.status,
+                ) from None
             # A second gzip member follows the first: decode it too.
             data = self._z.unused_data if self._z.eof else b""
             if self._z.eof:
@@ -571,7 +585,9 @@ class _Inflater:
             raise ResponseTooLargeError(
                 f"{self.operation}: the answer is larger than max_body ({self.cap:,} bytes "
                 "decoded); refused rather than held in memory",
-                operation=self.operation, status=self.status)
+                operation=self.operation,
+                status=self.status,
+            )
         return data
 
 
@@ -657,8 +673,9 @@ class Transport:
         returns None the body is decoded and checked as usual.
         """
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
-        status, headers, content = self._exchange("POST", f"{self.base_url}/{operation}",
-                                                  operation, data)
+        status, headers, content = self._exchange(
+            "POST", f"{self.base_url}/{operation}", operation, data
+        )
         if decode is not None and 200 <= status < 300:
             fast = decode(content)
             if fast is not None:
@@ -670,8 +687,9 @@ class Transport:
         status, headers, content = self._exchange("GET", f"{self.base_url}{path}", operation)
         return self._decode(operation, status, headers, content)
 
-    def _exchange(self, method: str, url: str, operation: str,
-                  data: bytes | None = None) -> tuple[int, Any, bytes]:
+    def _exchange(
+        self, method: str, url: str, operation: str, data: bytes | None = None
+    ) -> tuple[int, Any, bytes]:
         """One request under one deadline: (status, headers, decoded body)."""
         deadline = _Deadline(self.timeout)
         _CURRENT.deadline = deadline
@@ -682,14 +700,19 @@ class Transport:
                 content = self._read(operation, resp)
             finally:
                 resp.close()
-        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError,
-                OSError) as exc:
+        except (requests.exceptions.RequestException, urllib3.exceptions.HTTPError, OSError) as exc:
             raise self._failure(operation, exc, deadline) from _without_frames(exc)
         finally:
             _CURRENT.deadline = None
             deadline.finish()
-        log.debug("%s %s -> %s (%d bytes, %.3fs)", method, operation, resp.status_code,
-                  len(content), time.perf_counter() - started)
+        log.debug(
+            "%s %s -> %s (%d bytes, %.3fs)",
+            method,
+            operation,
+            resp.status_code,
+            len(content),
+            time.perf_counter() - started,
+        )
         return resp.status_code, resp.headers, content
 
     def _send(self, method: str, url: str, data: bytes | None) -> requests.Response:
@@ -719,17 +742,19 @@ class Transport:
 
     def _read(self, operation: str, resp: requests.Response) -> bytes:
         status = resp.status_code
-        inflater = _Inflater(resp.headers.get("Content-Encoding", ""), self.max_body,
-                             operation, status)
-        parts = [inflater.feed(chunk)
-                 for chunk in resp.raw.stream(64 * 1024, decode_content=False)]
+        inflater = _Inflater(
+            resp.headers.get("Content-Encoding", ""), self.max_body, operation, status
+        )
+        parts = [inflater.feed(chunk) for chunk in resp.raw.stream(64 * 1024, decode_content=False)]
         return b"".join(parts)
 
     def _failure(self, operation: str, exc: BaseException, deadline: _Deadline) -> TransportError:
         if deadline.expired:
             return ReadTimeoutError(
                 f"{operation}: no complete answer from {self.host} within {self.timeout:g}s",
-                operation=operation, sent=True)
+                operation=operation,
+                sent=True,
+            )
         return _transport_error(operation, exc, self.host, self.timeout, self.connect_timeout)
 
     def _decode(self, operation: str, status: int, headers: Any, content: bytes) -> dict:
@@ -737,12 +762,15 @@ class Transport:
             raise InvalidResponseError(
                 f"{operation}: HTTP {status} redirect to {_where(headers.get('Location'))} not "
                 "followed (the token is only sent to the configured host)",
-                operation=operation, status=status)
+                operation=operation,
+                status=status,
+            )
         if status >= 400:
             raise _status_error(operation, status, headers, content)
         if not 200 <= status < 300:
-            raise InvalidResponseError(f"{operation}: unexpected HTTP {status}",
-                                       operation=operation, status=status)
+            raise InvalidResponseError(
+                f"{operation}: unexpected HTTP {status}", operation=operation, status=status
+            )
         try:
             payload = json.loads(content)
         except ValueError:
@@ -751,16 +779,24 @@ class Transport:
             raise InvalidResponseError(
                 f"{operation}: HTTP {status} with a body that is not JSON ({kind}, "
                 f"{len(content)} bytes): {excerpt!r}",
-                operation=operation, status=status, excerpt=excerpt) from None
+                operation=operation,
+                status=status,
+                excerpt=excerpt,
+            ) from None
         except RecursionError:
             raise InvalidResponseError(
                 f"{operation}: HTTP {status} with JSON nested too deeply to read",
-                operation=operation, status=status) from None
+                operation=operation,
+                status=status,
+            ) from None
         if not isinstance(payload, dict) or "ok" not in payload:
             excerpt = _excerpt(content)
             raise InvalidResponseError(
                 f"{operation}: HTTP {status} with JSON that is not a v2 envelope: {excerpt!r}",
-                operation=operation, status=status, excerpt=excerpt)
+                operation=operation,
+                status=status,
+                excerpt=excerpt,
+            )
         if payload["ok"] is True:
             return payload
         raise _envelope_error(operation, status, headers, payload)
@@ -771,8 +807,9 @@ def _where(location: str | None) -> str:
     try:
         # Mask first: parsing lower-cases the host, which would hide an echoed token.
         parts = urlsplit(redact(location or ""))
-        host = parts.hostname and (f"{parts.hostname}:{parts.port}" if parts.port else
-                                   parts.hostname)
+        host = parts.hostname and (
+            f"{parts.hostname}:{parts.port}" if parts.port else parts.hostname
+        )
     except ValueError:
         host = None
     return _clip(host, 80) if host else "elsewhere"
@@ -790,9 +827,15 @@ def _envelope_error(operation: str, status: int, headers: Any, payload: dict) ->
     """``ok: false`` in a 2xx: the code says what went wrong, since the status cannot."""
     code = _text(payload.get("code"), 80)
     effective = _STATUS_BY_CODE.get(code or "", 0)
-    return _api_error(operation, effective, headers, status=status, code=code,
-                      message=_text(payload.get("message") or payload.get("statusMessage")),
-                      status_message=_text(payload.get("statusMessage"), 80))
+    return _api_error(
+        operation,
+        effective,
+        headers,
+        status=status,
+        code=code,
+        message=_text(payload.get("message") or payload.get("statusMessage")),
+        status_message=_text(payload.get("statusMessage"), 80),
+    )
 
 
 def _status_error(operation: str, status: int, headers: Any, content: bytes) -> APIError:
@@ -809,14 +852,25 @@ def _status_error(operation: str, status: int, headers: Any, content: bytes) -> 
     if isinstance(payload, dict):
         raw_code = payload.get("code", payload.get("error"))
         code = _text(raw_code, 80) if isinstance(raw_code, str) else None
-        message = _text(payload.get("message") or payload.get("detail")
-                        or payload.get("error") or payload.get("statusMessage"))
+        message = _text(
+            payload.get("message")
+            or payload.get("detail")
+            or payload.get("error")
+            or payload.get("statusMessage")
+        )
         status_message = _text(payload.get("statusMessage"), 80)
     if not message:
         kind = _clip(headers.get("Content-Type", "no content type"), 60)
         message = f"{_excerpt(content) or 'empty body'} ({kind})"
-    return _api_error(operation, status, headers, status=status, code=code, message=message,
-                      status_message=status_message)
+    return _api_error(
+        operation,
+        status,
+        headers,
+        status=status,
+        code=code,
+        message=message,
+        status_message=status_message,
+    )
 
 
 def _api_error(operation: str, effective: int, headers: Any, **kw: Any) -> APIError:
@@ -826,8 +880,9 @@ def _api_error(operation: str, effective: int, headers: Any, **kw: Any) -> APIEr
         return APIError(operation=operation, **kw)
     cls = error_for_status(effective)
     if cls is RateLimitError:
-        return RateLimitError(retry_after=parse_retry_after(headers.get("Retry-After")),
-                              operation=operation, **kw)
+        return RateLimitError(
+            retry_after=parse_retry_after(headers.get("Retry-After")), operation=operation, **kw
+        )
     return cls(operation=operation, **kw)
 
 
@@ -882,9 +937,11 @@ def _stopped_emulator_hint(host: str) -> str:
         return ""
     if not _is_loopback(name):
         return ""
-    return (". Nothing is listening there: if it was the bundled emulator, it is not running "
-            "(a `with Emulator() as emu:` block stops it when the block ends; in a notebook "
-            "start it with `emu = Emulator().start()` and call `emu.stop()` when done)")
+    return (
+        ". Nothing is listening there: if it was the bundled emulator, it is not running "
+        "(a `with Emulator() as emu:` block stops it when the block ends; in a notebook "
+        "start it with `emu = Emulator().start()` and call `emu.stop()` when done)"
+    )
 
 
 def _transport_error(
@@ -894,25 +951,41 @@ def _transport_error(
     if isinstance(exc, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
         return TransportError(
             f"{operation}: could not connect to {host} within {connect_timeout:g}s",
-            operation=operation, sent=False)
-    if isinstance(exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError
-                  | TimeoutError):
-        return ReadTimeoutError(f"{operation}: no answer from {host} within {timeout:g}s",
-                                operation=operation, sent=True)
+            operation=operation,
+            sent=False,
+        )
+    if isinstance(
+        exc, requests.exceptions.ReadTimeout | urllib3.exceptions.ReadTimeoutError | TimeoutError
+    ):
+        return ReadTimeoutError(
+            f"{operation}: no answer from {host} within {timeout:g}s",
+            operation=operation,
+            sent=True,
+        )
     if isinstance(exc, requests.exceptions.SSLError):
         return TransportError(
             f"{operation}: TLS with {host} failed (a proxy's certificate? set "
             "REQUESTS_CA_BUNDLE or SSL_CERT_FILE to its CA bundle)",
-            operation=operation, sent=False)
+            operation=operation,
+            sent=False,
+        )
     if isinstance(exc, requests.exceptions.ProxyError):
-        return TransportError(f"{operation}: the proxy for {host} failed",
-                              operation=operation, sent=not _refused_before_sending(exc))
-    if isinstance(exc, requests.exceptions.ConnectionError | urllib3.exceptions.HTTPError
-                  | OSError):
+        return TransportError(
+            f"{operation}: the proxy for {host} failed",
+            operation=operation,
+            sent=not _refused_before_sending(exc),
+        )
+    if isinstance(
+        exc, requests.exceptions.ConnectionError | urllib3.exceptions.HTTPError | OSError
+    ):
         sent = not _refused_before_sending(exc)
         what = "connection reset or closed" if sent else "connection refused"
         hint = "" if sent else _stopped_emulator_hint(host)
-        return TransportError(f"{operation}: {what} by {host} ({type(exc).__name__}){hint}",
-                              operation=operation, sent=sent)
-    return TransportError(f"{operation}: request failed ({type(exc).__name__})",
-                          operation=operation)
+        return TransportError(
+            f"{operation}: {what} by {host} ({type(exc).__name__}){hint}",
+            operation=operation,
+            sent=sent,
+        )
+    return TransportError(
+        f"{operation}: request failed ({type(exc).__name__})", operation=operation
+    )

@@ -38,8 +38,7 @@ EMULATOR_HINT = (
 # class -> (label, advice). The first matching class wins, so subclasses come first.
 _EXPLAIN: tuple[tuple[type[BaseException], str, str], ...] = (
     (ConfigurationError, "Not configured", ""),
-    (OutOfCreditsError, "Out of credits",
-     "Add AI credits to the workspace, then send again."),
+    (OutOfCreditsError, "Out of credits", "Add AI credits to the workspace, then send again."),
     (RateLimitError, "Rate limited", ""),
     (AuthenticationError, "Token refused", "Check TASKADE_API_TOKEN."),
     (PermissionDeniedError, "No access", "This token cannot see it."),
@@ -84,6 +83,9 @@ then send again.'
         where.append(f"HTTP {exc.status}")
     text = f"{label}: {detail}" + (f" ({', '.join(where)})" if where else "") + "."
     if isinstance(exc, RateLimitError):
-        advice = (f"Try again in {exc.retry_after:g} s." if exc.retry_after
-                  else "Wait a little, then try again.")
+        advice = (
+            f"Try again in {exc.retry_after:g} s."
+            if exc.retry_after
+            else "Wait a little, then try again."
+        )
     return f"{text} {advice}".strip()

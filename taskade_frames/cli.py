@@ -214,8 +214,16 @@ def cmd_demo(args: argparse.Namespace) -> int:
             summary = space.completion().drop(columns=["project_id"])
             for share in ("share_completed", "share_done"):
                 summary[share] = (summary[share] * 100).round(1)
-            print(_table(summary.rename(columns={"share_completed": "share_completed %",
-                                                 "share_done": "share_done %"})))
+            print(
+                _table(
+                    summary.rename(
+                        columns={
+                            "share_completed": "share_completed %",
+                            "share_done": "share_done %",
+                        }
+                    )
+                )
+            )
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
@@ -265,14 +273,19 @@ def cmd_export(args: argparse.Namespace) -> int:
     # Like every non-demo command, no token means an error, never a silent export of
     # the emulator's sample data; --emulator has to be asked for.
     details = _details_arg(args.details)
-    with _client_or_emulator(args.emulator, args.advance_days) as (client, where), \
-            _detail_costs_to_stderr(bool(details)):
+    with (
+        _client_or_emulator(args.emulator, args.advance_days) as (client, where),
+        _detail_costs_to_stderr(bool(details)),
+    ):
         try:
             if args.all:
                 result = export_all(args.out, client, progress=not args.quiet, details=details)
             else:
                 result = export_space(
-                    args.space, client=client, out=args.out, progress=not args.quiet,
+                    args.space,
+                    client=client,
+                    out=args.out,
+                    progress=not args.quiet,
                     details=details,
                 )
         except (NotFoundError, PermissionDeniedError) as exc:
@@ -380,12 +393,15 @@ def cmd_snapshots(args: argparse.Namespace) -> int:
     from .snapshots import list_snapshots, prune_snapshots
 
     if args.action == "prune":
-        removed = prune_snapshots(args.out, keep_last=args.keep_last,
-                                  older_than=args.older_than, dry_run=args.dry_run)
+        removed = prune_snapshots(
+            args.out, keep_last=args.keep_last, older_than=args.older_than, dry_run=args.dry_run
+        )
         verb = "would remove" if args.dry_run else "removed"
         print(_table(removed) if len(removed) else f"nothing to remove in {args.out}")
-        print(f"{verb} {int((removed['kind'] == 'snapshot').sum())} snapshot(s), "
-              f"{int((removed['kind'] == 'leftover').sum())} leftover(s)")
+        print(
+            f"{verb} {int((removed['kind'] == 'snapshot').sum())} snapshot(s), "
+            f"{int((removed['kind'] == 'leftover').sum())} leftover(s)"
+        )
         return 0
     if args.keep_last is not None or args.older_than is not None or args.dry_run:
         raise UsageError("--keep-last, --older-than and --dry-run go with prune, not list")
@@ -444,8 +460,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("tasks", cmd_tasks, "show the task tree of a project as an outline")
     p.add_argument("--project", required=True, help="project id or link (taskade.com/d/...)")
     _add_listing_options(p)
-    _add_export_options(add("export", cmd_export,
-                            "write a parquet snapshot of one space or all spaces"))
+    _add_export_options(
+        add("export", cmd_export, "write a parquet snapshot of one space or all spaces")
+    )
     _add_snapshots_command(sub)
     return parser
 
@@ -454,20 +471,32 @@ def _add_export_options(p: argparse.ArgumentParser) -> None:
     which = p.add_mutually_exclusive_group(required=True)
     which.add_argument("--space", help="space id or link")
     which.add_argument("--all", action="store_true", help="every space the token can see")
-    p.add_argument("--out", required=True, help="folder or URI (s3://bucket/prefix, gs://, "
-                   "abfs://, file://) of the parquet datasets; credentials come from the "
-                   "environment (AWS_* variables, profiles), never from the URI")
+    p.add_argument(
+        "--out",
+        required=True,
+        help="folder or URI (s3://bucket/prefix, gs://, "
+        "abfs://, file://) of the parquet datasets; credentials come from the "
+        "environment (AWS_* variables, profiles), never from the URI",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
-    p.add_argument("--details", nargs="?", const="all", metavar="PARTS",
-                   help="also export v1 task details as datasets of their own: every part, "
-                   "or some of assignees,dates,notes,fields (one request per task and part; "
-                   "the count is printed before the requests start)")
+    p.add_argument(
+        "--details",
+        nargs="?",
+        const="all",
+        metavar="PARTS",
+        help="also export v1 task details as datasets of their own: every part, "
+        "or some of assignees,dates,notes,fields (one request per task and part; "
+        "the count is printed before the requests start)",
+    )
 
 
 def _add_snapshots_command(sub: Any) -> None:
-    p = sub.add_parser("snapshots", help="list or prune the snapshots of an export",
-                       description="List the committed snapshots of an export, or prune "
-                       "old ones (the newest is always kept).")
+    p = sub.add_parser(
+        "snapshots",
+        help="list or prune the snapshots of an export",
+        description="List the committed snapshots of an export, or prune "
+        "old ones (the newest is always kept).",
+    )
     p.set_defaults(fn=cmd_snapshots)
     p.add_argument("action", choices=["list", "prune"])
     p.add_argument("--out", required=True, help="folder or URI of the export")

@@ -76,6 +76,7 @@ _NO_TOKEN = (
     "(the emulator runs until emu.stop())."
 )
 
+
 @dataclass
 class _Stats:
     requests: int = 0
@@ -114,9 +115,13 @@ def read_environment() -> Environment:
     env = os.environ
     token = next((env[n].strip() for n in TOKEN_ENV_VARS if env.get(n, "").strip()), None)
     ca_bundle = next((env[n] for n in CA_ENV_VARS if env.get(n)), None)
-    return Environment(token=token, base_url=env.get(URL_ENV_VAR) or None,
-                       proxies=dict(urllib.request.getproxies_environment()),
-                       ca_bundle=ca_bundle, v1_base_url=env.get(V1_URL_ENV_VAR) or None)
+    return Environment(
+        token=token,
+        base_url=env.get(URL_ENV_VAR) or None,
+        proxies=dict(urllib.request.getproxies_environment()),
+        ca_bundle=ca_bundle,
+        v1_base_url=env.get(V1_URL_ENV_VAR) or None,
+    )
 
 
 class TaskadeClient:
@@ -178,8 +183,13 @@ class TaskadeClient:
         v1_base_url: str | None = None,
         _hooks: Hooks | None = None,
     ):
-        _check_settings(timeout=timeout, page_size=page_size, max_pages=max_pages,
-                        max_body=max_body, retry=retry)
+        _check_settings(
+            timeout=timeout,
+            page_size=page_size,
+            max_pages=max_pages,
+            max_body=max_body,
+            retry=retry,
+        )
         self._hooks = _hooks or Hooks()
         self.timeout = float(timeout)
         self.page_size = page_size
@@ -187,9 +197,9 @@ class TaskadeClient:
         self.max_pages = max_pages
         v1_transport = None
         if transport is None:
-            transport, v1_transport = _http_transports(token, base_url, self.timeout, max_body,
-                                                       allow_insecure_http, trust_env,
-                                                       v1_base_url)
+            transport, v1_transport = _http_transports(
+                token, base_url, self.timeout, max_body, allow_insecure_http, trust_env, v1_base_url
+            )
         elif callable(getattr(transport, "get", None)):
             v1_transport = transport
         self._transport = transport
@@ -198,8 +208,9 @@ class TaskadeClient:
         self.v1_base_url: str | None = getattr(v1_transport, "base_url", None)
         if rate_limit == "auto":
             rate_limit = None if is_loopback_url(self.base_url) else DEFAULT_RATE_LIMIT
-        self.limiter = (RateLimiter(rate_limit, sleep=self._hooks.sleep)
-                        if rate_limit is not None else None)
+        self.limiter = (
+            RateLimiter(rate_limit, sleep=self._hooks.sleep) if rate_limit is not None else None
+        )
         self._limits: dict[str, int] = {}  # per-operation limit learned from a 400
         self._lock = threading.Lock()
         self._stats = _Stats()
@@ -270,8 +281,9 @@ class TaskadeClient:
         payload.pop("ok", None)
         return payload
 
-    def send(self, op: Operation, body: dict[str, Any], decode: Decode | None = None
-             ) -> dict[str, Any]:
+    def send(
+        self, op: Operation, body: dict[str, Any], decode: Decode | None = None
+    ) -> dict[str, Any]:
         """Send one operation with retries and the rate limit; return the whole envelope.
 
         The layer under ``call()`` and the pager: the envelope keeps ``ok``.
@@ -279,12 +291,14 @@ class TaskadeClient:
         it returns None, the body is decoded and checked as always.
         """
         if decode:
-            return self._retrying(op.name, op.write,
-                                  lambda: self._transport.post(op.name, body, decode=decode))
+            return self._retrying(
+                op.name, op.write, lambda: self._transport.post(op.name, body, decode=decode)
+            )
         return self._retrying(op.name, op.write, lambda: self._transport.post(op.name, body))
 
-    def _retrying(self, name: str, write: bool, once: Callable[[], dict[str, Any]]
-                  ) -> dict[str, Any]:
+    def _retrying(
+        self, name: str, write: bool, once: Callable[[], dict[str, Any]]
+    ) -> dict[str, Any]:
         """``once()`` retried as ``retry_delay`` decides, under the rate limit and this
         thread's cancel scope: the one loop under ``send`` and ``get_v1``."""
         attempt = 0
@@ -300,15 +314,19 @@ class TaskadeClient:
                 self._count(exc)
                 attempt += 1
                 delay = retry_delay(
-                    exc, write=write, attempt=attempt, policy=self.retry,
+                    exc,
+                    write=write,
+                    attempt=attempt,
+                    policy=self.retry,
                     jitter=self._hooks.jitter,
                 )
                 if delay is None:
                     raise
                 with self._lock:
                     self._stats.retries += 1
-                log.info("%s failed (%s); retry %d in %.2fs", name, type(exc).__name__,
-                         attempt, delay)
+                log.info(
+                    "%s failed (%s); retry %d in %.2fs", name, type(exc).__name__, attempt, delay
+                )
                 if stop is not None and self._hooks.sleep is time.sleep:
                     stop.wait(delay)  # an interrupt ends the wait at once
                 else:
@@ -349,7 +367,8 @@ class TaskadeClient:
         if transport is None:
             raise ConfigurationError(
                 f"cannot derive a v1 URL from {self.base_url!r} (it does not end in /api/v2); "
-                f"pass v1_base_url=... or set {V1_URL_ENV_VAR}")
+                f"pass v1_base_url=... or set {V1_URL_ENV_VAR}"
+            )
         if not path.startswith("/"):
             raise ValueError("a v1 path starts with '/'")
         return self._retrying(operation, False, lambda: transport.get(path, operation))
@@ -481,16 +500,21 @@ def check_client(value: Any, where: str = "client") -> TaskadeClient:
     if isinstance(value, str | bytes):
         hint = ": pass the token with TaskadeClient(token)"
     elif hasattr(value, "token") and hasattr(value, "base_url"):
-        hint = (": connect to an emulator with "
-                "TaskadeClient(emu.token, base_url=emu.base_url)")
+        hint = ": connect to an emulator with TaskadeClient(emu.token, base_url=emu.base_url)"
     elif isinstance(value, os.PathLike):
         hint = ": is an output folder in the client's place? Check the argument order"
     raise TypeError(f"{where}: expected a TaskadeClient, got {kind}{hint}")
 
 
-def _http_transports(token: str | None, base_url: str | None, timeout: float, max_body: int,
-                     allow_insecure_http: bool, trust_env: bool, v1_base_url: str | None
-                     ) -> tuple[Transport, Transport | None]:
+def _http_transports(
+    token: str | None,
+    base_url: str | None,
+    timeout: float,
+    max_body: int,
+    allow_insecure_http: bool,
+    trust_env: bool,
+    v1_base_url: str | None,
+) -> tuple[Transport, Transport | None]:
     """The HTTP transports for v2 and for v1 (``None`` if no v1 URL can be derived), with
     what is not given taken from the environment if trusted."""
     env = read_environment() if trust_env else Environment()
@@ -504,11 +528,20 @@ def _http_transports(token: str | None, base_url: str | None, timeout: float, ma
         if where is None:
             out.append(None)
             continue
-        proxies = proxies_for(check_base_url(where, allow_insecure_http=allow_insecure_http),
-                              env.proxies)
-        out.append(Transport(where, token, timeout=timeout, max_body=max_body, proxies=proxies,
-                             verify=env.ca_bundle or True,
-                             allow_insecure_http=allow_insecure_http))
+        proxies = proxies_for(
+            check_base_url(where, allow_insecure_http=allow_insecure_http), env.proxies
+        )
+        out.append(
+            Transport(
+                where,
+                token,
+                timeout=timeout,
+                max_body=max_body,
+                proxies=proxies,
+                verify=env.ca_bundle or True,
+                allow_insecure_http=allow_insecure_http,
+            )
+        )
     assert out[0] is not None
     return out[0], out[1]
 
@@ -525,8 +558,9 @@ def derive_v1_url(base_url: str) -> str | None:
     return f"{head}/api/v1"
 
 
-def _check_settings(*, timeout: Any, page_size: Any, max_pages: Any, max_body: Any,
-                    retry: Any) -> None:
+def _check_settings(
+    *, timeout: Any, page_size: Any, max_pages: Any, max_body: Any, retry: Any
+) -> None:
     """Refuse settings that would misbehave later (a zero timeout, a string, infinity)."""
     _number("timeout", timeout, minimum=0.001, maximum=24 * 3600.0)
     if page_size is not None:

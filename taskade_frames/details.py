@@ -101,8 +101,7 @@ def requested_parts(details: bool | str | Iterable[str] | None) -> tuple[str, ..
     """The parts a ``details=`` argument asks for: ``True`` all, ``False``/``None`` none."""
     if details is True:
         return tuple(PARTS)
-    if details is False or details is None or (not isinstance(details, str) and
-                                                 not list(details)):
+    if details is False or details is None or (not isinstance(details, str) and not list(details)):
         return ()
     return check_parts(details)
 
@@ -304,12 +303,16 @@ def fetch_task_details(
     if max_workers < 1:
         raise ValueError("max_workers must be at least 1")
     # A corrupt listing can repeat a task or lack an id: ask once per real task.
-    targets = list(dict.fromkeys((str(p), str(t)) for p, t in targets
-                                 if not pd.isna(p) and not pd.isna(t)))
+    targets = list(
+        dict.fromkeys((str(p), str(t)) for p, t in targets if not pd.isna(p) and not pd.isna(t))
+    )
     total = len(targets) * len(parts)
     # Said before the first request; a large run at WARNING, so it shows without setup.
-    log.log(logging.WARNING if total >= LARGE_RUN else logging.INFO, "task details: %s",
-            plan_requests(len(targets), parts))
+    log.log(
+        logging.WARNING if total >= LARGE_RUN else logging.INFO,
+        "task details: %s",
+        plan_requests(len(targets), parts),
+    )
     run = _Run(rows={p: [] for p in parts})
     stop = threading.Event()
     from tqdm.auto import tqdm
@@ -353,8 +356,9 @@ def _as_done(futures: dict[Future, Any]) -> Iterable[Future]:
         yield from done
 
 
-def _get(client: TaskadeClient, project_id: str, task_id: str, part: str,
-         stop: threading.Event) -> dict[str, Any]:
+def _get(
+    client: TaskadeClient, project_id: str, task_id: str, part: str, stop: threading.Event
+) -> dict[str, Any]:
     route, operation, _ = PARTS[part]
     path = f"/projects/{quote(project_id, safe='')}/tasks/{quote(task_id, safe='')}/{route}"
     with client.cancel_scope(stop):
@@ -516,12 +520,14 @@ def due_dates(task_dates: pd.DataFrame) -> pd.DataFrame:
     period end leaves the start as the due date.
     """
     has_end = task_dates["end_date"].notna()
-    return pd.DataFrame({
-        "project_id": task_dates["project_id"],
-        "task_id": task_dates["task_id"],
-        "due_date": task_dates["end_date"].where(has_end, task_dates["start_date"]),
-        "due_utc": task_dates["end_utc"].where(has_end, task_dates["start_utc"]),
-    })
+    return pd.DataFrame(
+        {
+            "project_id": task_dates["project_id"],
+            "task_id": task_dates["task_id"],
+            "due_date": task_dates["end_date"].where(has_end, task_dates["start_date"]),
+            "due_utc": task_dates["end_utc"].where(has_end, task_dates["start_utc"]),
+        }
+    )
 
 
 def overdue_tasks(tasks: pd.DataFrame, task_dates: pd.DataFrame, now: Any) -> pd.DataFrame:
@@ -534,16 +540,19 @@ def overdue_tasks(tasks: pd.DataFrame, task_dates: pd.DataFrame, now: Any) -> pd
     now = pd.Timestamp(now)
     now = now.tz_localize("UTC") if now.tzinfo is None else now.tz_convert("UTC")
     due = due_dates(task_dates)
-    merged = _open_tasks(tasks).merge(due, left_on=["project_id", "id"],
-                                      right_on=["project_id", "task_id"], how="inner")
+    merged = _open_tasks(tasks).merge(
+        due, left_on=["project_id", "id"], right_on=["project_id", "task_id"], how="inner"
+    )
     day = pd.to_datetime(merged["due_date"].astype(object)).dt.tz_localize("UTC")
     end_of_day = day + pd.Timedelta(days=1)
     late = merged["due_utc"].lt(now).where(merged["due_utc"].notna(), end_of_day.le(now))
-    out = merged.loc[late.fillna(False).astype(bool), ["project_id", "task_id", "text",
-                                                       "due_date"]].copy()
+    out = merged.loc[
+        late.fillna(False).astype(bool), ["project_id", "task_id", "text", "due_date"]
+    ].copy()
     out["days_overdue"] = ((now.normalize() - day[out.index]).dt.days).astype("Int64")
-    return out.sort_values(["days_overdue", "project_id"], ascending=[False, True],
-                           ignore_index=True)
+    return out.sort_values(
+        ["days_overdue", "project_id"], ascending=[False, True], ignore_index=True
+    )
 
 
 def open_work_by_assignee(tasks: pd.DataFrame, task_assignees: pd.DataFrame) -> pd.DataFrame:
@@ -552,16 +561,23 @@ def open_work_by_assignee(tasks: pd.DataFrame, task_assignees: pd.DataFrame) -> 
     A task with two assignees counts once for each.
     """
     open_ = _open_tasks(tasks)
-    joined = open_.merge(task_assignees, left_on=["project_id", "id"],
-                         right_on=["project_id", "task_id"], how="left")
-    joined["handle"] = joined["handle"].astype(object).where(joined["handle"].notna(),
-                                                             "(unassigned)")
-    names = joined["display_name"].astype(object).where(joined["display_name"].notna(),
-                                                        joined["handle"])
-    out = (joined.assign(display_name=names)
-           .groupby("handle", sort=False)
-           .agg(display_name=("display_name", "first"), open_tasks=("id", "size"))
-           .reset_index())
+    joined = open_.merge(
+        task_assignees, left_on=["project_id", "id"], right_on=["project_id", "task_id"], how="left"
+    )
+    joined["handle"] = (
+        joined["handle"].astype(object).where(joined["handle"].notna(), "(unassigned)")
+    )
+    names = (
+        joined["display_name"]
+        .astype(object)
+        .where(joined["display_name"].notna(), joined["handle"])
+    )
+    out = (
+        joined.assign(display_name=names)
+        .groupby("handle", sort=False)
+        .agg(display_name=("display_name", "first"), open_tasks=("id", "size"))
+        .reset_index()
+    )
     out["open_tasks"] = out["open_tasks"].astype("Int64")
     return out.sort_values(["open_tasks", "handle"], ascending=[False, True], ignore_index=True)
 
@@ -573,17 +589,19 @@ def _assignee_sets(frame: pd.DataFrame) -> pd.Series:
     if frame.empty:
         return pd.Series(dtype=object)
     handles = frame.assign(handle=frame["handle"].astype(object)).dropna(subset=["handle"])
-    return (handles.groupby(["project_id", "task_id"])["handle"]
-            .agg(lambda s: ", ".join(sorted(set(s)))))
+    return handles.groupby(["project_id", "task_id"])["handle"].agg(
+        lambda s: ", ".join(sorted(set(s)))
+    )
 
 
 def _due_texts(frame: pd.DataFrame) -> pd.Series:
     if frame.empty:
         return pd.Series(dtype=object)
     due = due_dates(frame)
-    text = [u.isoformat() if not pd.isna(u) else (d.isoformat() if not pd.isna(d) else "")
-            for d, u in zip(due["due_date"].astype(object), due["due_utc"].astype(object),
-                            strict=True)]
+    text = [
+        u.isoformat() if not pd.isna(u) else (d.isoformat() if not pd.isna(d) else "")
+        for d, u in zip(due["due_date"].astype(object), due["due_utc"].astype(object), strict=True)
+    ]
     return pd.Series(text, index=pd.MultiIndex.from_frame(due[["project_id", "task_id"]]))
 
 
@@ -606,8 +624,10 @@ def detail_changes(
         instant when known); ``""`` means none.
     """
     out = []
-    for change, entity, values in (("reassigned", "task_assignees", _assignee_sets),
-                                   ("due_changed", "task_dates", _due_texts)):
+    for change, entity, values in (
+        ("reassigned", "task_assignees", _assignee_sets),
+        ("due_changed", "task_dates", _due_texts),
+    ):
         if entity not in before or entity not in after:
             continue
         index = pd.MultiIndex.from_frame(keys[["project_id", "task_id"]].astype(object))
@@ -615,8 +635,7 @@ def detail_changes(
         new = values(after[entity]).reindex(index).fillna("").to_numpy()
         differs = old != new
         rows = keys.loc[differs, ["project_id", "task_id"]].astype(object)
-        out.append(rows.assign(change=change, value_before=old[differs],
-                               value_after=new[differs]))
+        out.append(rows.assign(change=change, value_before=old[differs], value_after=new[differs]))
     columns = ["project_id", "task_id", "change", "value_before", "value_after"]
     if not out:
         return pd.DataFrame({c: pd.Series([], dtype=schemas.STRING) for c in columns})

@@ -124,8 +124,10 @@ def _n_tools(item: dict[str, Any]) -> int | None:
 
 
 #: The counts and shares of taskade_frames.completion, in the order every frame shows them.
-_COMPLETION = (" tasks:int completed:int share_completed:float leaves_total:int leaves_done:int"
-               " share_done:float")
+_COMPLETION = (
+    " tasks:int completed:int share_completed:float leaves_total:int leaves_done:int"
+    " share_done:float"
+)
 
 TREE_COLUMNS = parse_columns(
     "position:int depth:int root_id:string path:string sibling_index:int n_children:int "
@@ -285,8 +287,9 @@ _ROWS = (
     # listing, so no operation; keyed by (project_id, task_id), exported when asked.
     Entity(
         "task_assignees",
-        parse_columns("project_id:string task_id:string position:int handle:string "
-                      "display_name:string"),
+        parse_columns(
+            "project_id:string task_id:string position:int handle:string display_name:string"
+        ),
         scope="project",
         key=None,
         parent="task_id",
@@ -345,15 +348,15 @@ _ROWS = (
     Entity(
         "completion_history",
         parse_columns(
-            "snapshot:timestamp space_id:string project_id:string project_name:string"
-            + _COMPLETION
+            "snapshot:timestamp space_id:string project_id:string project_name:string" + _COMPLETION
         ),
         key=None,
     ),
     Entity(
         "completion_summary",
-        parse_columns("space_id:string space_name:string projects:int" + _COMPLETION
-                      + " errors:int"),
+        parse_columns(
+            "space_id:string space_name:string projects:int" + _COMPLETION + " errors:int"
+        ),
         key="space_id",
     ),
     Entity(

@@ -66,9 +66,7 @@ _CHUNK = 5  # every fragment of _FRAGMENT characters holds one whole aligned chu
 def register_secret(secret: str) -> None:
     """Remember a secret so that ``redact`` masks it (and long pieces of it) everywhere."""
     if secret:
-        chunks = tuple(
-            secret[i : i + _CHUNK] for i in range(0, len(secret) - _CHUNK + 1, _CHUNK)
-        )
+        chunks = tuple(secret[i : i + _CHUNK] for i in range(0, len(secret) - _CHUNK + 1, _CHUNK))
         with _SECRETS_LOCK:
             _SECRETS[secret] = chunks
 
@@ -115,8 +113,11 @@ def _mask_fragments(text: str, secret: str, chunks: tuple[str, ...]) -> str:
             while left < offset and left < at and text[at - left - 1] == secret[offset - left - 1]:
                 left += 1
             right = _CHUNK
-            while (offset + right < len(secret) and at + right < len(text)
-                   and text[at + right] == secret[offset + right]):
+            while (
+                offset + right < len(secret)
+                and at + right < len(text)
+                and text[at + right] == secret[offset + right]
+            ):
                 right += 1
             if left + right >= _FRAGMENT:
                 spans.append((at - left, at + right))

@@ -26,7 +26,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -85,8 +85,15 @@ MANIFEST_FORMAT = 2
 # What one malformed space may raise while it is loaded and converted: recorded as
 # errors rows (with the exception's type) so the other spaces are still committed.
 # Storage failures (ExportError) are not among them: they end the whole export.
-SPACE_FAILURES = (TaskadeError, ValueError, TypeError, RecursionError, OverflowError,
-                  AttributeError, KeyError)
+SPACE_FAILURES = (
+    TaskadeError,
+    ValueError,
+    TypeError,
+    RecursionError,
+    OverflowError,
+    AttributeError,
+    KeyError,
+)
 
 
 @dataclass
@@ -124,8 +131,9 @@ def _check_client(client: object) -> TaskadeClient:
     try:
         return resolve_client(client)
     except TypeError as exc:
-        raise TypeError(f"{exc} (arguments in the wrong order? "
-                        "export_space(space_id, out, client))") from None
+        raise TypeError(
+            f"{exc} (arguments in the wrong order? export_space(space_id, out, client))"
+        ) from None
 
 
 def export_space(
@@ -182,9 +190,18 @@ def export_space(
         listed = loaders.load_spaces(client)
         return listed[_is(listed["id"], space_id)].reset_index(drop=True)
 
-    return _export(store, client, spaces, only=space_id, snapshot=snapshot, progress=progress,
-                   max_workers=max_workers, compression=compression, lock_timeout=lock_timeout,
-                   details=parts)
+    return _export(
+        store,
+        client,
+        spaces,
+        only=space_id,
+        snapshot=snapshot,
+        progress=progress,
+        max_workers=max_workers,
+        compression=compression,
+        lock_timeout=lock_timeout,
+        details=parts,
+    )
 
 
 def _check_space(space_id: str, client: TaskadeClient) -> None:
@@ -217,9 +234,18 @@ def export_all(
     parts = details_mod.requested_parts(details)
     store = open_store(out)
     client = _check_client(client)
-    return _export(store, client, lambda: loaders.load_spaces(client), only=None,
-                   snapshot=snapshot, progress=progress, max_workers=max_workers,
-                   compression=compression, lock_timeout=lock_timeout, details=parts)
+    return _export(
+        store,
+        client,
+        lambda: loaders.load_spaces(client),
+        only=None,
+        snapshot=snapshot,
+        progress=progress,
+        max_workers=max_workers,
+        compression=compression,
+        lock_timeout=lock_timeout,
+        details=parts,
+    )
 
 
 @dataclass
@@ -232,6 +258,7 @@ class _Run:
 
     def __post_init__(self) -> None:
         self.totals = self.totals or dict.fromkeys(self.datasets, 0)
+
     errors: list[pd.DataFrame] = field(default_factory=list)
     failed: list[dict[str, Any]] = field(default_factory=list)
     per_space: dict[str, Any] = field(default_factory=dict)
@@ -265,13 +292,21 @@ def _export(
         # One bar per call: spaces when there are several (a total known at once),
         # else the one space's own bar from load_space. Neither stays once done.
         per_space = progress and len(ids) < 2
-        bar = tqdm(ids, desc="export", unit="space", leave=False,
-                   disable=not progress or per_space)
+        bar = tqdm(ids, desc="export", unit="space", leave=False, disable=not progress or per_space)
         try:
             for sid in bar:
-                _export_one(writer, run, spaces, sid, client, meta,
-                            strict=only is not None, progress=per_space,
-                            max_workers=max_workers, compression=compression)
+                _export_one(
+                    writer,
+                    run,
+                    spaces,
+                    sid,
+                    client,
+                    meta,
+                    strict=only is not None,
+                    progress=per_space,
+                    max_workers=max_workers,
+                    compression=compression,
+                )
         finally:
             bar.close()
         err = _errors_frame(run)
@@ -290,25 +325,44 @@ def _export(
         }
         path = writer.commit(manifest)
     return ExportResult(
-        out=Path(store.root) if store.local else store.display, snapshot=writer.name,
+        out=Path(store.root) if store.local else store.display,
+        snapshot=writer.name,
         snapshot_time=pd.Timestamp(writer.when),
-        manifest=path, spaces=list(run.per_space), rows={**run.totals, "errors": len(err)},
-        errors=err, api_host=host, seconds=time.monotonic() - started,
+        manifest=path,
+        spaces=list(run.per_space),
+        rows={**run.totals, "errors": len(err)},
+        errors=err,
+        api_host=host,
+        seconds=time.monotonic() - started,
     )
 
 
-def _export_one(writer: _Writer, run: _Run, spaces: pd.DataFrame, sid: Any,
-                client: TaskadeClient, meta: Mapping[str, str], *, strict: bool,
-                progress: bool, max_workers: int, compression: str) -> None:
+def _export_one(
+    writer: _Writer,
+    run: _Run,
+    spaces: pd.DataFrame,
+    sid: Any,
+    client: TaskadeClient,
+    meta: Mapping[str, str],
+    *,
+    strict: bool,
+    progress: bool,
+    max_workers: int,
+    compression: str,
+) -> None:
     """Load and stage one space; a malformed one becomes errors rows unless ``strict``."""
     try:
         sid = check_space_id(sid)
         if redact(sid) != sid:
             raise ValueError("a space id contains the API token")
-        loaded = space_mod.load_space(sid, client, max_workers=max_workers, progress=progress,
-                                      details=run.details)
-        frames = {"spaces": spaces[_is(spaces["id"], sid)], **loaded.frames(),
-                  **loaded.detail_frames()}
+        loaded = space_mod.load_space(
+            sid, client, max_workers=max_workers, progress=progress, details=run.details
+        )
+        frames = {
+            "spaces": spaces[_is(spaces["id"], sid)],
+            **loaded.frames(),
+            **loaded.detail_frames(),
+        }
         frames["errors"] = _redacted(frames["errors"])
         counts = {e: len(frames[e]) for e in run.datasets}
         tables = {e: writer.table(e, sid, frames[e], counts, meta) for e in run.datasets}
@@ -336,15 +390,24 @@ _USERINFO = re.compile(r"://[^/@\s]*@")
 
 def _failure(space_id: Any, exc: BaseException) -> dict[str, Any]:
     text = space_id if isinstance(space_id, str) else repr(space_id)
-    return {"resource": "space", "id": scrub(text), "status": getattr(exc, "status", None),
-            "error": type(exc).__name__, "message": scrub(exc)[:2000]}
+    return {
+        "resource": "space",
+        "id": scrub(text),
+        "status": getattr(exc, "status", None),
+        "error": type(exc).__name__,
+        "message": scrub(exc)[:2000],
+    }
 
 
 def _errors_frame(run: _Run) -> pd.DataFrame:
-    failed = schemas.frame("errors", {k: [f[k] for f in run.failed] for k in
-                                      schemas.columns("errors")}) if run.failed else None
-    return space_mod.concat_frames("errors", [*run.errors, *([failed] if failed is not None
-                                                            else [])])
+    failed = (
+        schemas.frame("errors", {k: [f[k] for f in run.failed] for k in schemas.columns("errors")})
+        if run.failed
+        else None
+    )
+    return space_mod.concat_frames(
+        "errors", [*run.errors, *([failed] if failed is not None else [])]
+    )
 
 
 def _redacted(errors: pd.DataFrame) -> pd.DataFrame:
@@ -354,8 +417,7 @@ def _redacted(errors: pd.DataFrame) -> pd.DataFrame:
     out = errors.copy()
     for col in ("id", "message", "error", "resource"):
         if col in out:
-            out[col] = out[col].map(lambda v: v if pd.isna(v) else scrub(v)).astype(
-                schemas.STRING)
+            out[col] = out[col].map(lambda v: v if pd.isna(v) else scrub(v)).astype(schemas.STRING)
     return out
 
 
@@ -397,10 +459,10 @@ def _explicit_time(snapshot: str | datetime | date | None) -> tuple[datetime, st
     if isinstance(snapshot, datetime):  # pd.Timestamp included
         if snapshot.tzinfo is None:
             raise ValueError("snapshot time must be timezone-aware (UTC)")
-        when = snapshot.astimezone(timezone.utc).replace(microsecond=0)
+        when = snapshot.astimezone(UTC).replace(microsecond=0)
         return when, when.strftime(NAME_FORMAT)
     if isinstance(snapshot, date):
-        when = datetime(snapshot.year, snapshot.month, snapshot.day, tzinfo=timezone.utc)
+        when = datetime(snapshot.year, snapshot.month, snapshot.day, tzinfo=UTC)
         return when, when.strftime(NAME_FORMAT)
     if not is_snapshot_name(snapshot):
         raise ValueError(f"snapshot must look like 2026-11-29T120000Z, got {snapshot!r}")
@@ -423,12 +485,11 @@ class _Writer:
     snapshot's own prefix. Either way the manifest, written last, is the commit.
     """
 
-    def __init__(self, store: Store, explicit: tuple[datetime, str] | None,
-                 lock_timeout: float):
+    def __init__(self, store: Store, explicit: tuple[datetime, str] | None, lock_timeout: float):
         self.store = store
         self.explicit = explicit
         self.lock_timeout = lock_timeout
-        self.when = datetime.now(timezone.utc)
+        self.when = datetime.now(UTC)
         self.name = ""
         self.prefix = ""  # where parts go before the commit ("" = in place)
         self.created_root = False
@@ -441,8 +502,9 @@ class _Writer:
             with _oserror(f"cannot write to {store.display}"):
                 if store.local:
                     if store.is_file(""):
-                        raise ExportError(f"cannot write to {store.display}: it is a file, "
-                                          "not a folder")
+                        raise ExportError(
+                            f"cannot write to {store.display}: it is a file, not a folder"
+                        )
                     self.created_root = not store.exists("")
                     store.makedirs("")
                 self._stack.enter_context(store.locked(self.lock_timeout))
@@ -450,7 +512,7 @@ class _Writer:
                     remove_leftovers(store)
                 # The data is read from now on: the name says so (issue: overlapping
                 # exports used to keep the time they started waiting).
-                self.when = datetime.now(timezone.utc)
+                self.when = datetime.now(UTC)
                 self.name = self._pick_name()
                 if store.local:
                     self.prefix = f"{STAGING}/{self.name}-{secrets.token_hex(4)}/"
@@ -479,8 +541,9 @@ class _Writer:
                 )
             return name
         if not self.store.local:  # no lock: also avoid prefixes a running export writes
-            taken |= {i.base_name.removeprefix("snapshot=")
-                      for i in self.store.listdir(DATASETS[0])}
+            taken |= {
+                i.base_name.removeprefix("snapshot=") for i in self.store.listdir(DATASETS[0])
+            }
         base = self.when.strftime(NAME_FORMAT)
         name, n = base, 1
         while name in taken:
@@ -488,13 +551,20 @@ class _Writer:
             name = f"{base}-{n}"
         return name
 
-    def table(self, entity: str, space_id: str, df: pd.DataFrame, counts: Mapping[str, int],
-              meta: Mapping[str, str]) -> pa.Table:
+    def table(
+        self,
+        entity: str,
+        space_id: str,
+        df: pd.DataFrame,
+        counts: Mapping[str, int],
+        meta: Mapping[str, str],
+    ) -> pa.Table:
         """The Arrow table of one part (data errors surface here, before any write)."""
         import pyarrow as pa
 
         metadata = {
-            f"{META_PREFIX}{k}": str(v) for k, v in {
+            f"{META_PREFIX}{k}": str(v)
+            for k, v in {
                 **meta,
                 "entity": entity,
                 "snapshot": self.name,
@@ -594,8 +664,11 @@ def remove_leftovers(store: Store, older_than: float | None = None) -> list[str]
     for entity in ALL_DATASETS:
         for info in store.listdir(entity):
             name = info.base_name.removeprefix("snapshot=")
-            if not info.base_name.startswith("snapshot=") or not is_snapshot_name(name) \
-                    or name in committed:
+            if (
+                not info.base_name.startswith("snapshot=")
+                or not is_snapshot_name(name)
+                or name in committed
+            ):
                 continue
             if older_than is not None and now - _newest_mtime(store, info.path) < older_than:
                 continue

@@ -21,7 +21,7 @@ import threading
 import time
 import warnings
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -88,7 +88,7 @@ class PromptReply(str):
         error: str | None = None,
     ) -> PromptReply:
         self = super().__new__(cls, text)
-        self.time = time or datetime.now(timezone.utc)
+        self.time = time or datetime.now(UTC)
         self.space_id, self.space = space_id, space
         self.agent_id, self.agent = agent_id, agent
         self.prompt = prompt
@@ -198,7 +198,7 @@ def track(
     back as a failed :class:`PromptReply` (empty text, ``error`` set) instead, which
     is what a widget that must never raise wants.
     """
-    when = datetime.now(timezone.utc)
+    when = datetime.now(UTC)
     started = time.perf_counter()
     text, error = "", None
     failure: Exception | None = None

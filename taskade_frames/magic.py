@@ -105,8 +105,10 @@ def frame_to_markdown(
     n_rows, n_cols = df.shape
     shown = df.iloc[:max_rows, :max_columns]
     names = [str(c) for c in shown.columns]
-    numeric = [pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(
-        shown[c]) for c in shown.columns]
+    numeric = [
+        pd.api.types.is_numeric_dtype(shown[c]) and not pd.api.types.is_bool_dtype(shown[c])
+        for c in shown.columns
+    ]
     lines = [
         "| " + " | ".join(_cell(n, max_cell_chars) for n in names) + " |",
         "| " + " | ".join("---:" if num else "---" for num in numeric) + " |",
@@ -223,10 +225,12 @@ class TaskadeMagics(Magics):
     @argument("--agent", "-a", help="agent id")
     @argument("--client", "-c", help="name of a TaskadeClient in the user namespace")
     @argument("--max-rows", type=int, help=f"DataFrame rows to send (default {DEFAULT_MAX_ROWS})")
-    @argument("--out", "-o",
-              help="append the exchange to a history frame in this variable")
-    @argument("--dry-run", action="store_true",
-              help="return the prompt that would be sent, without sending it")
+    @argument("--out", "-o", help="append the exchange to a history frame in this variable")
+    @argument(
+        "--dry-run",
+        action="store_true",
+        help="return the prompt that would be sent, without sending it",
+    )
     def taskade(self, line: str, cell: str | None = None) -> Any:
         """Send the cell to a Taskade agent; as a line magic, set the defaults.
 
@@ -285,9 +289,11 @@ class TaskadeMagics(Magics):
         self.agent_id = args.agent or self.agent_id
         self.max_rows = args.max_rows or self.max_rows
         client = self.client_name or "from the session or environment"
-        print(f"%%taskade sends to agent {self.agent_id or '(none)'} in space "
-              f"{self.space_id or '(none)'}; client: {client}; "
-              f"DataFrames up to {self.max_rows} rows.")
+        print(
+            f"%%taskade sends to agent {self.agent_id or '(none)'} in space "
+            f"{self.space_id or '(none)'}; client: {client}; "
+            f"DataFrames up to {self.max_rows} rows."
+        )
 
     def _client(self, name: str | None) -> TaskadeClient:
         if name is not None:
@@ -295,15 +301,15 @@ class TaskadeMagics(Magics):
             if value is None:
                 raise UsageError(f"--client {name}: no such variable")
             if not isinstance(value, TaskadeClient):
-                raise UsageError(f"--client {name}: a {type(value).__name__}, "
-                                 "not a TaskadeClient")
+                raise UsageError(f"--client {name}: a {type(value).__name__}, not a TaskadeClient")
             return value
         try:
             return resolve_client(None)
         except ConfigurationError as exc:
             # The client's own message already says how to get a token or use the emulator.
-            raise UsageError(f"{describe_error(exc)} Or pass --client NAME, a TaskadeClient "
-                             "in the namespace.") from None
+            raise UsageError(
+                f"{describe_error(exc)} Or pass --client NAME, a TaskadeClient in the namespace."
+            ) from None
 
 
 def load_ipython_extension(ipython: Any) -> None:

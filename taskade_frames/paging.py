@@ -17,7 +17,7 @@ import logging
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
 from .decoding import TypedPage
@@ -265,7 +265,7 @@ class CursorAfterLastId(Paginator):
         return self._page_keys[self._at]
 
     def tolerated_repeats(self) -> set[Hashable] | None:
-        return set(self._page_keys[max(self._at, 0):])
+        return set(self._page_keys[max(self._at, 0) :])
 
 
 class PageNumber(Paginator):
@@ -385,7 +385,7 @@ class Pager:
             raise RuntimeError("a Pager walks its listing once; call paginate() again")
         self._used = True
         rep = self.report
-        rep.started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        rep.started_at = datetime.now(UTC).isoformat(timespec="seconds")
         self._started = self._clock()
         try:
             yield from self._walk()
@@ -428,14 +428,19 @@ class Pager:
         if rep.pages >= self.client.max_pages:
             raise PaginationError(
                 f"{op}: stopped after {rep.pages} pages (max_pages); the listing is incomplete",
-                operation=op, pages=rep.pages)
+                operation=op,
+                pages=rep.pages,
+            )
         deadline = getattr(self.client, "listing_deadline", None)
         if deadline is not None and self._clock() - self._started > deadline:
             rep.stop_reason = "deadline"
             raise PaginationError(
                 f"{op}: the listing did not end within listing_deadline={deadline:g}s "
                 f"({rep.pages} pages, {rep.rows} items); it may be growing faster than it "
-                "can be read. The listing is incomplete", operation=op, pages=rep.pages)
+                "can be read. The listing is incomplete",
+                operation=op,
+                pages=rep.pages,
+            )
 
     def _send(self, request: dict[str, Any]) -> dict[str, Any] | None:
         """Send one page request; ``None`` when a fallback means: ask again differently."""
@@ -468,7 +473,9 @@ class Pager:
         if not isinstance(raw, list | TypedPage):
             raise InvalidResponseError(
                 f"{self.op.name}: page {self.report.pages} has no `items` list",
-                operation=self.op.name, status=200)
+                operation=self.op.name,
+                status=200,
+            )
         return raw
 
     def _accept(self, raw: list[Any] | TypedPage) -> tuple[list[Any], list[Hashable], Any, Any]:
@@ -483,9 +490,13 @@ class Pager:
         except (TypeError, KeyError, IndexError):
             ids = None
         skip = 1 if ids and overlap is not None and ids[0] == overlap else 0
-        if (ids is not None and all(type(i) is str for i in ids)
-                and all(type(item) is dict for item in raw)
-                and seen.isdisjoint(ids[skip:]) and len(set(ids)) == len(ids)):
+        if (
+            ids is not None
+            and all(type(i) is str for i in ids)
+            and all(type(item) is dict for item in raw)
+            and seen.isdisjoint(ids[skip:])
+            and len(set(ids)) == len(ids)
+        ):
             seen.update(ids)
             return ids, ids, raw, raw[skip:]
         ids, keys, items = self._identify(raw, count_nulls=True)
@@ -537,13 +548,16 @@ class Pager:
             ident = item.get(key) if isinstance(item, dict) else None
             if ident is None:
                 raise InvalidResponseError(
-                    f"{name}: an item without {key!r}: {quote(item)}", operation=name, status=200)
+                    f"{name}: an item without {key!r}: {quote(item)}", operation=name, status=200
+                )
             try:
                 keys.append(item_key(ident))
             except TypeError:
                 raise InvalidResponseError(
                     f"{name}: an item whose {key!r} is not a string or a number: {quote(item)}",
-                    operation=name, status=200) from None
+                    operation=name,
+                    status=200,
+                ) from None
             ids.append(ident)
             items.append(item)
         return ids, keys, items
@@ -561,7 +575,10 @@ class Pager:
                 raise ListingChangedError(
                     f"{name}: the cursor item {quote(ident)} moved to another parent "
                     "while the listing was read, so items may have been skipped. It is "
-                    "not complete; read it again", operation=name, pages=self.report.pages)
+                    "not complete; read it again",
+                    operation=name,
+                    pages=self.report.pages,
+                )
             self._overlap = item_key(ident)
             return
         # Not after the item before it any more: deleted (fine), or moved (items skipped).
@@ -573,7 +590,10 @@ class Pager:
         raise ListingChangedError(
             f"{name}: the cursor item {quote(ident)} no longer follows the item before it: "
             "it moved while the listing was read, so items may have been skipped. It is not "
-            "complete; read it again", operation=name, pages=self.report.pages)
+            "complete; read it again",
+            operation=name,
+            pages=self.report.pages,
+        )
 
     def _only_overlap(self, keys: list[Hashable]) -> bool:
         """A cursor page of nothing but items asked for again: the listing has ended."""
@@ -598,7 +618,9 @@ class Pager:
                 f"{name}: page {self.report.pages} holds {len(moved)} item(s) already read "
                 f"before the cursor (first {quote(moved[0])}): the listing moved while it was "
                 "read, so items may have been skipped. It is not complete; read it again",
-                operation=name, pages=self.report.pages)
+                operation=name,
+                pages=self.report.pages,
+            )
         anchor = strategy.anchor
         if anchor is not None:
             anchor_key = item_key(anchor[self.op.key])
@@ -608,14 +630,18 @@ class Pager:
                         f"{name}: the cursor item {quote(anchor[self.op.key])} moved to "
                         "another parent while the listing was read, so items may have been "
                         "skipped. It is not complete; read it again",
-                        operation=name, pages=self.report.pages)
+                        operation=name,
+                        pages=self.report.pages,
+                    )
 
     def _repeated(self, position: Any) -> None:
         name, strategy = self.op.name, self.paginator
         raise PaginationError(
             f"{name}: the server repeated the {strategy.position_name} {quote(position)} "
             f"after {self.report.pages} pages; stopping rather than looping",
-            operation=name, pages=self.report.pages)
+            operation=name,
+            pages=self.report.pages,
+        )
 
     def _advance(
         self, served: int, ids: list[Any], keys: list[Hashable], items: list[Any], new: bool
@@ -626,15 +652,21 @@ class Pager:
         if self._stale >= 2:
             raise PaginationError(
                 f"{name}: pages {rep.pages - 1} and {rep.pages} only repeated items already "
-                "seen; stopping rather than looping", operation=name, pages=rep.pages)
+                "seen; stopping rather than looping",
+                operation=name,
+                pages=rep.pages,
+            )
         if not new and strategy.retry_same_position:
             # Nothing new: the server answered an earlier page. Moving on would
             # skip this page's items, so ask the same page again, unless it
             # is the page just before and the listing may have ended (clamped).
             return self._probe_end(keys) if keys == self._prev_keys else None
         if not ids:
-            raise PaginationError(f"{name}: page {rep.pages} holds no item to continue after",
-                                  operation=name, pages=rep.pages)
+            raise PaginationError(
+                f"{name}: page {rep.pages} holds no item to continue after",
+                operation=name,
+                pages=rep.pages,
+            )
         strategy.update_state(ids, keys, items)
         self._prev_keys = keys
         if not strategy.has_next:
@@ -659,12 +691,17 @@ class Pager:
         if any(k not in self.seen for k in found):
             return None  # more follows: the repeat was a glitch; ask that page again
         if found[-1] == keys[-1]:
-            return (f"clamped: page {strategy.position()} repeated page "
-                    f"{strategy.position() - 1}, and nothing follows it")
+            return (
+                f"clamped: page {strategy.position()} repeated page "
+                f"{strategy.position() - 1}, and nothing follows it"
+            )
         raise PaginationError(
             f"{name}: page {strategy.position()} repeated items already seen, and asked for "
             f"item {len(self.seen) + 1} the server answered an earlier one; it is stuck on "
-            "earlier pages, stopping rather than looping", operation=name, pages=rep.pages)
+            "earlier pages, stopping rather than looping",
+            operation=name,
+            pages=rep.pages,
+        )
 
 
 def _find(raw: list[Any] | TypedPage, key: str, ident: Any) -> Mapping[str, Any] | None:

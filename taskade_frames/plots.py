@@ -86,7 +86,8 @@ def _measure(frame: pd.DataFrame, measure: str) -> tuple[str, str, str]:
         raise ValueError(
             f"{measure} needs the columns {done} and {total}; this frame has "
             f"{', '.join(map(str, frame.columns))}. Pass SpaceFrames.completion() or "
-            "completion_history()")
+            "completion_history()"
+        )
     return done, total, label
 
 
@@ -95,8 +96,10 @@ def _latest(completion: Any) -> tuple[pd.DataFrame, str]:
     if hasattr(completion, "completion") and not isinstance(completion, pd.DataFrame):
         completion = completion.completion()
     if not isinstance(completion, pd.DataFrame):
-        raise TypeError(f"expected SpaceFrames.completion() or completion_history(), got "
-                        f"{type(completion).__name__}")
+        raise TypeError(
+            f"expected SpaceFrames.completion() or completion_history(), got "
+            f"{type(completion).__name__}"
+        )
     if "snapshot" not in completion.columns or completion.empty:
         return completion, ""
     last = completion["snapshot"].max()
@@ -112,7 +115,10 @@ def _project_labels(df: pd.DataFrame) -> pd.Series:
 
 
 def completion_by_project(
-    completion: Any, ax: Axes | None = None, *, top: int = 25,
+    completion: Any,
+    ax: Axes | None = None,
+    *,
+    top: int = 25,
     measure: str = "share_completed",
 ) -> Axes:
     """Horizontal bars: share completed (or done) per project, labelled "done/total".
@@ -151,8 +157,9 @@ def completion_by_project(
     ax.barh(y, share, color=DONE, height=0.7, label=done_col)
     for i, (done, n) in enumerate(zip(df["done_n"], df["total_n"], strict=True)):
         note = f"{done}/{n}" if n else f"no {total_col.replace('_total', '')}"
-        ax.text(1.01, i, note, va="center", fontsize=8, color=MUTED,
-                transform=ax.get_yaxis_transform())
+        ax.text(
+            1.01, i, note, va="center", fontsize=8, color=MUTED, transform=ax.get_yaxis_transform()
+        )
     ax.set_yticks(list(y), labels)
     ax.set_xlim(0, 1)
     _percent_axis(ax.xaxis)
@@ -185,8 +192,15 @@ def completion_by_depth(tasks: pd.DataFrame, ax: Axes | None = None) -> Axes:
     ax.bar(x, done, color=DONE, label="done")
     ax.bar(x, open_, bottom=done, color=OPEN, label="open")
     for xi, d, t in zip(x, done, by["total"].astype(int), strict=True):
-        ax.annotate(f"{d / t:.0%} done", (xi, t), textcoords="offset points", xytext=(0, 3),
-                    ha="center", fontsize=8, color=MUTED)
+        ax.annotate(
+            f"{d / t:.0%} done",
+            (xi, t),
+            textcoords="offset points",
+            xytext=(0, 3),
+            ha="center",
+            fontsize=8,
+            color=MUTED,
+        )
     ax.set_xticks(x)
     ax.set_xlabel("Depth (0 = top-level task)")
     ax.set_ylabel("Tasks")
@@ -206,8 +220,10 @@ def _branch_labels(by: pd.DataFrame, several: bool, projects: pd.DataFrame | Non
     names: dict[Any, Any] = {}
     if projects is not None and not projects.empty:
         names = dict(zip(projects["id"], projects["name"], strict=False))
-    return [f"{_short(names.get(pid, pid), 18)} › {_short(text, 26) or '(untitled)'}"
-            for pid, text in zip(by["project_id"], by["text"], strict=True)]
+    return [
+        f"{_short(names.get(pid, pid), 18)} › {_short(text, 26) or '(untitled)'}"
+        for pid, text in zip(by["project_id"], by["text"], strict=True)
+    ]
 
 
 def open_work_by_branch(
@@ -233,17 +249,21 @@ def open_work_by_branch(
     title = "Open work per top-level task"
     if tasks.empty:
         return _empty(_axes(ax), title, "No tasks")
-    df = pd.DataFrame({
-        "project_id": tasks["project_id"].astype(object),
-        "root_id": tasks["root_id"].astype(object),
-        "done": _done(tasks["completed"]),
-    })
-    by = (df.groupby(["project_id", "root_id"], sort=False)["done"]
-          .agg(total="size", done="sum").reset_index())
+    df = pd.DataFrame(
+        {
+            "project_id": tasks["project_id"].astype(object),
+            "root_id": tasks["root_id"].astype(object),
+            "done": _done(tasks["completed"]),
+        }
+    )
+    by = (
+        df.groupby(["project_id", "root_id"], sort=False)["done"]
+        .agg(total="size", done="sum")
+        .reset_index()
+    )
     by["open"] = by["total"] - by["done"]
     roots = tasks.drop_duplicates(["project_id", "id"]).set_index(["project_id", "id"])["text"]
-    by["text"] = [roots.get((p, r)) for p, r in zip(by["project_id"], by["root_id"],
-                                                    strict=True)]
+    by["text"] = [roots.get((p, r)) for p, r in zip(by["project_id"], by["root_id"], strict=True)]
     several = bool(by["project_id"].nunique() > 1)
     total = len(by)
     by = by.sort_values(["open", "total"], ascending=[False, False]).head(top)
@@ -256,8 +276,15 @@ def open_work_by_branch(
     ax.barh(y, open_, color=OPEN, height=0.7, label="open")
     ax.barh(y, done, left=open_, color=DONE, alpha=0.45, height=0.7, label="done")
     for yi, o, t in zip(y, open_, by["total"].astype(int), strict=True):
-        ax.annotate(f"{o} open / {t}", (t, yi), textcoords="offset points", xytext=(4, 0),
-                    va="center", fontsize=8, color=MUTED)
+        ax.annotate(
+            f"{o} open / {t}",
+            (t, yi),
+            textcoords="offset points",
+            xytext=(4, 0),
+            va="center",
+            fontsize=8,
+            color=MUTED,
+        )
     ax.set_yticks(y, labels)
     ax.set_xlabel("Tasks in the branch (the task and everything below it)")
     shown = f" (top {len(by)} of {total})" if total > len(by) else ""
@@ -306,11 +333,17 @@ def _tick_texts(times: pd.DatetimeIndex) -> tuple[list[str], str]:
     if gap < pd.Timedelta(seconds=1):  # the fewest decimals that tell every pair apart
         seconds = [t.floor("s") for t in times]
         fractions = [f"{t.microsecond:06d}" for t in times]
-        digits = next(d for d in range(1, 7)
-                      if len(set(zip(seconds, [f[:d] for f in fractions], strict=True)))
-                      == len(times))
-    texts = [t.strftime(clock) + (f".{t.microsecond:06d}"[: digits + 1] if digits else "")
-             + t.strftime(date) for t in times]
+        digits = next(
+            d
+            for d in range(1, 7)
+            if len(set(zip(seconds, [f[:d] for f in fractions], strict=True))) == len(times)
+        )
+    texts = [
+        t.strftime(clock)
+        + (f".{t.microsecond:06d}"[: digits + 1] if digits else "")
+        + t.strftime(date)
+        for t in times
+    ]
     return texts, suffix
 
 
@@ -345,17 +378,22 @@ def _time_axis(axis: Any, when: Any) -> str:
         middle = times[0] + span / 2
         axis.axes.set_xlim(middle - pd.Timedelta(seconds=3), middle + pd.Timedelta(seconds=3))
     axis.set_major_locator(locator)
-    axis.set_major_formatter(mdates.ConciseDateFormatter(
-        locator,
-        formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"],
-        zero_formats=["", "%Y", "%b", "%b-%d", "%H:%M", "%H:%M:%S"],
-        offset_formats=["", "%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d"],
-    ))
+    axis.set_major_formatter(
+        mdates.ConciseDateFormatter(
+            locator,
+            formats=["%Y", "%b", "%d", "%H:%M", "%H:%M", "%H:%M:%S"],
+            zero_formats=["", "%Y", "%b", "%b-%d", "%H:%M", "%H:%M:%S"],
+            offset_formats=["", "%Y", "%Y-%m", "%Y-%m-%d", "%Y-%m-%d", "%Y-%m-%d"],
+        )
+    )
     return label
 
 
 def completion_over_time(
-    history: pd.DataFrame, ax: Axes | None = None, *, top: int = 8,
+    history: pd.DataFrame,
+    ax: Axes | None = None,
+    *,
+    top: int = 8,
     measure: str = "share_completed",
 ) -> Axes:
     """Share completed (or done) at each snapshot: one line per project, and all together.
@@ -375,8 +413,10 @@ def completion_over_time(
     """
     title = "Completion over time"
     if not isinstance(history, pd.DataFrame) or "snapshot" not in history.columns:
-        raise ValueError("completion_over_time needs completion_history(out) (a frame with a "
-                         "snapshot column); for one moment use completion_by_project")
+        raise ValueError(
+            "completion_over_time needs completion_history(out) (a frame with a "
+            "snapshot column); for one moment use completion_by_project"
+        )
     done_col, total_col, ylabel = _measure(history, measure)
     if history.empty:
         return _empty(_axes(ax), title, "No snapshots yet")
@@ -388,19 +428,35 @@ def completion_over_time(
     df["total_n"] = df[total_col].fillna(0).astype(int)
     ax = _axes(ax)
     overall = df.groupby("when")[["total_n", "done_n"]].sum().sort_index()
-    share_all = (overall["done_n"] / overall["total_n"].where(overall["total_n"] > 0))
-    ax.plot(overall.index.to_numpy(), share_all.astype(float).to_numpy(), color="black",
-            linewidth=2.4, marker="o", label="all projects", zorder=3)
+    share_all = overall["done_n"] / overall["total_n"].where(overall["total_n"] > 0)
+    ax.plot(
+        overall.index.to_numpy(),
+        share_all.astype(float).to_numpy(),
+        color="black",
+        linewidth=2.4,
+        marker="o",
+        label="all projects",
+        zorder=3,
+    )
     last = df[df["when"] == df["when"].max()]
     keep = last.sort_values("tasks", ascending=False)["project_id"].head(top).tolist()
-    labels = (df.dropna(subset=["project_name"]).groupby("project_id")["project_name"].last()
-              if "project_name" in df else pd.Series(dtype=object))
+    labels = (
+        df.dropna(subset=["project_name"]).groupby("project_id")["project_name"].last()
+        if "project_name" in df
+        else pd.Series(dtype=object)
+    )
     for pid in keep:
         one = df[df["project_id"] == pid].sort_values("when")
         share = one["done_n"] / one["total_n"].where(one["total_n"] > 0)
-        ax.plot(one["when"].to_numpy(), share.astype(float).to_numpy(), marker="o",
-                markersize=4, linewidth=1.3, alpha=0.85,
-                label=_short(labels.get(pid, pid), 28))
+        ax.plot(
+            one["when"].to_numpy(),
+            share.astype(float).to_numpy(),
+            marker="o",
+            markersize=4,
+            linewidth=1.3,
+            alpha=0.85,
+            label=_short(labels.get(pid, pid), 28),
+        )
     n_projects = df["project_id"].nunique()
     ax.set_ylim(-0.02, 1.02)
     _percent_axis(ax.yaxis)
@@ -440,8 +496,15 @@ def open_work_by_assignee(
     counts = shown["open_tasks"].astype(int).to_numpy()
     ax.barh(y, counts, color=colours, height=0.7)
     for yi, n in zip(y, counts, strict=True):
-        ax.annotate(str(n), (n, yi), textcoords="offset points", xytext=(4, 0), va="center",
-                    fontsize=8, color=MUTED)
+        ax.annotate(
+            str(n),
+            (n, yi),
+            textcoords="offset points",
+            xytext=(4, 0),
+            va="center",
+            fontsize=8,
+            color=MUTED,
+        )
     ax.set_yticks(y, [_short(n) for n in shown["display_name"]])
     ax.set_xlabel("Open tasks (a task with two assignees counts for both)")
     more = f" (top {min(top, len(people))} of {len(people)})" if len(people) > top else ""
@@ -488,8 +551,15 @@ def overdue_by_project(
     counts = by["n"].astype(int).to_numpy()
     ax.barh(y, counts, color="#b5403a", height=0.7)
     for yi, n, worst in zip(y, counts, by["worst"].astype(int), strict=True):
-        ax.annotate(f"{n} (oldest {worst} d)", (n, yi), textcoords="offset points",
-                    xytext=(4, 0), va="center", fontsize=8, color=MUTED)
+        ax.annotate(
+            f"{n} (oldest {worst} d)",
+            (n, yi),
+            textcoords="offset points",
+            xytext=(4, 0),
+            va="center",
+            fontsize=8,
+            color=MUTED,
+        )
     ax.set_yticks(y, [_short(names.get(p, p)) for p in by["project_id"]])
     ax.set_xlabel("Open tasks past their due date")
     ax.set_title(title)

@@ -61,8 +61,15 @@ __all__ = [
     "read_export",
 ]
 
-CHANGES = ("added", "removed", "completed", "reopened", "text_changed", "moved",
-           *details_mod.DETAIL_CHANGES)
+CHANGES = (
+    "added",
+    "removed",
+    "completed",
+    "reopened",
+    "text_changed",
+    "moved",
+    *details_mod.DETAIL_CHANGES,
+)
 # Columns (and dtypes) of the diff and history frames: rows of the entity table.
 DIFF_COLUMNS = tuple(schemas.columns("task_changes"))
 HISTORY_COLUMNS = tuple(schemas.columns("completion_history"))
@@ -94,7 +101,8 @@ def _catalog(store: Store, check: bool = True) -> list[_Entry]:
     if not names:
         raise SnapshotNotFoundError(
             f"{store.display} holds no export (no committed snapshot under {MANIFESTS}/); "
-            "check the path, or write one with export_space / export_all")
+            "check the path, or write one with export_space / export_all"
+        )
     manifests: dict[str, dict[str, Any] | str] = {}
     for name in names:
         try:
@@ -115,22 +123,32 @@ def _catalog(store: Store, check: bool = True) -> list[_Entry]:
 def _present_parts(store: Store, manifests: Any) -> set[str]:
     """Every file under the entity folders: one listing per entity, not per snapshot."""
     entities = {e for m in manifests if isinstance(m, dict) for e in m["entities"]}
-    return {store.relative(info.path) for entity in sorted(entities)
-            for info in store.listdir(entity, recursive=True)}
+    return {
+        store.relative(info.path)
+        for entity in sorted(entities)
+        for info in store.listdir(entity, recursive=True)
+    }
 
 
 def _missing_parts(store: Store, manifest: Mapping[str, Any], present: set[str]) -> str | None:
     name = manifest["snapshot"]
-    missing = [part(e, name, sid) for e in manifest["entities"] for sid in manifest["spaces"]
-               if part(e, name, sid) not in present]
+    missing = [
+        part(e, name, sid)
+        for e in manifest["entities"]
+        for sid in manifest["spaces"]
+        if part(e, name, sid) not in present
+    ]
     if not missing:
         return None
-    return (f"snapshot {name} in {store.display} is damaged: {len(missing)} part(s) "
-            f"missing, such as {missing[0]}")
+    return (
+        f"snapshot {name} in {store.display} is damaged: {len(missing)} part(s) "
+        f"missing, such as {missing[0]}"
+    )
 
 
-def _good(store: Store, entries: list[_Entry], space_id: str | None = None,
-          warn: bool = True) -> list[_Entry]:
+def _good(
+    store: Store, entries: list[_Entry], space_id: str | None = None, warn: bool = True
+) -> list[_Entry]:
     good = []
     for entry in entries:
         if entry.damage is not None:
@@ -151,8 +169,10 @@ def _select(store: Store, snapshot: Snapshot, space_id: str | None = None) -> di
         good = _good(store, entries, space_id)
         need = 1 if snapshot == "latest" else 2
         if len(good) < need:
-            raise SnapshotNotFoundError(f"{snapshot!r} needs {need} readable snapshot(s)"
-                                        f"{of} in {store.display}, found {len(good)}")
+            raise SnapshotNotFoundError(
+                f"{snapshot!r} needs {need} readable snapshot(s)"
+                f"{of} in {store.display}, found {len(good)}"
+            )
         return good[-need].manifest  # type: ignore[return-value]
     entry = _find(store, entries, snapshot)
     if entry.damage is not None:
@@ -170,26 +190,30 @@ def _find(store: Store, entries: list[_Entry], snapshot: Snapshot) -> _Entry:
             try:
                 snapshot_time(snapshot)
             except ValueError:
-                raise ValueError(f"snapshot must be a name like 2026-11-29T120000Z, 'latest', "
-                                 f"'previous', a timestamp or a date, got {snapshot!r}") from None
-            raise SnapshotNotFoundError(
-                f"no committed snapshot {snapshot!r} in {store.display}")
+                raise ValueError(
+                    f"snapshot must be a name like 2026-11-29T120000Z, 'latest', "
+                    f"'previous', a timestamp or a date, got {snapshot!r}"
+                ) from None
+            raise SnapshotNotFoundError(f"no committed snapshot {snapshot!r} in {store.display}")
         return found[0]
     if isinstance(snapshot, datetime):  # pd.Timestamp included
         if snapshot.tzinfo is None:
             raise ValueError("a snapshot time must be timezone-aware (UTC)")
         when = pd.Timestamp(snapshot).tz_convert("UTC")
         found = [e for e in entries if e.time == when] or [
-            e for e in entries if e.time.floor("s") == when.floor("s")]
+            e for e in entries if e.time.floor("s") == when.floor("s")
+        ]
     elif isinstance(snapshot, date):
         found = [e for e in entries if e.time.date() == snapshot][-1:]
     else:
-        raise TypeError(f"snapshot must be a name, a timestamp or a date, got "
-                        f"{type(snapshot).__name__}")
+        raise TypeError(
+            f"snapshot must be a name, a timestamp or a date, got {type(snapshot).__name__}"
+        )
     if len(found) != 1:
         raise SnapshotNotFoundError(
             f"{len(found) or 'no'} committed snapshot(s) at {snapshot} in {store.display}"
-            + ("; pass the name instead" if found else ""))
+            + ("; pass the name instead" if found else "")
+        )
     return found[0]
 
 
@@ -210,18 +234,29 @@ def list_snapshots(out: Location) -> pd.DataFrame:
     entries = _catalog(open_store(out))
     found = [e.manifest or {} for e in entries]
     rows = [m.get("rows", {}) for m in found]
-    return schemas.coerce(pd.DataFrame({
-        "snapshot": pd.array([e.name for e in entries], dtype=schemas.STRING),
-        "snapshot_time": pd.DatetimeIndex([e.time for e in entries], dtype="datetime64[us, UTC]"),
-        "spaces": pd.array([len(m["spaces"]) if m else None for m in found], dtype="Int64"),
-        "tasks": pd.array([r.get("tasks") if found[i] else None for i, r in enumerate(rows)],
-                          dtype="Int64"),
-        "errors": pd.array([r.get("errors") if found[i] else None for i, r in enumerate(rows)],
-                           dtype="Int64"),
-        "api_host": pd.array([m.get("api_host") for m in found], dtype=schemas.STRING),
-        "version": pd.array([m.get("version") for m in found], dtype=schemas.STRING),
-        "damaged": pd.array([e.damage for e in entries], dtype=schemas.STRING),
-    }), "snapshots")
+    return schemas.coerce(
+        pd.DataFrame(
+            {
+                "snapshot": pd.array([e.name for e in entries], dtype=schemas.STRING),
+                "snapshot_time": pd.DatetimeIndex(
+                    [e.time for e in entries], dtype="datetime64[us, UTC]"
+                ),
+                "spaces": pd.array([len(m["spaces"]) if m else None for m in found], dtype="Int64"),
+                "tasks": pd.array(
+                    [r.get("tasks") if found[i] else None for i, r in enumerate(rows)],
+                    dtype="Int64",
+                ),
+                "errors": pd.array(
+                    [r.get("errors") if found[i] else None for i, r in enumerate(rows)],
+                    dtype="Int64",
+                ),
+                "api_host": pd.array([m.get("api_host") for m in found], dtype=schemas.STRING),
+                "version": pd.array([m.get("version") for m in found], dtype=schemas.STRING),
+                "damaged": pd.array([e.damage for e in entries], dtype=schemas.STRING),
+            }
+        ),
+        "snapshots",
+    )
 
 
 # -- read-back -----------------------------------------------------------------
@@ -232,12 +267,16 @@ def _pandas_type(arrow_type: pa.DataType) -> Any:
 
     if pa.types.is_string(arrow_type) or pa.types.is_large_string(arrow_type):
         return schemas.STRING
-    return {pa.bool_(): pd.BooleanDtype(), pa.int64(): pd.Int64Dtype(),
-            pa.float64(): pd.Float64Dtype()}.get(arrow_type)
+    return {
+        pa.bool_(): pd.BooleanDtype(),
+        pa.int64(): pd.Int64Dtype(),
+        pa.float64(): pd.Float64Dtype(),
+    }.get(arrow_type)
 
 
-def _read_part(store: Store, entity: str, name: str, space_id: str,
-               columns: Sequence[str] | None = None) -> pd.DataFrame:
+def _read_part(
+    store: Store, entity: str, name: str, space_id: str, columns: Sequence[str] | None = None
+) -> pd.DataFrame:
     """One space's file of one entity, typed; ``space_id`` restored from the path."""
     import pyarrow.parquet as pq
 
@@ -249,11 +288,15 @@ def _read_part(store: Store, entity: str, name: str, space_id: str,
             in_file = [c for c in wanted if c in parquet.schema_arrow.names]
             df = parquet.read(columns=in_file).to_pandas(types_mapper=_pandas_type)
     except FileNotFoundError:
-        raise ExportError(f"snapshot {name} in {store.display} is damaged: {entity} of space "
-                          f"{space_id} is missing") from None
+        raise ExportError(
+            f"snapshot {name} in {store.display} is damaged: {entity} of space "
+            f"{space_id} is missing"
+        ) from None
     except (OSError, ValueError) as exc:  # ArrowInvalid: not parquet, truncated
-        raise ExportError(f"snapshot {name} in {store.display} is damaged: {entity} of space "
-                          f"{space_id} cannot be read ({redact(exc)})") from exc
+        raise ExportError(
+            f"snapshot {name} in {store.display} is damaged: {entity} of space "
+            f"{space_id} cannot be read ({redact(exc)})"
+        ) from exc
     if PARTITION in wanted and PARTITION not in in_file:
         df[PARTITION] = pd.array([space_id] * len(df), dtype=schemas.STRING)
     dtypes = schemas.dtypes(entity)
@@ -265,8 +308,9 @@ def _failed_spaces(manifest: Mapping[str, Any]) -> pd.DataFrame:
     failed = manifest.get("failed") or []
     if not failed:
         return schemas.empty_frame("errors")
-    return schemas.frame("errors", {k: [f.get(k) for f in failed]
-                                    for k in schemas.columns("errors")})
+    return schemas.frame(
+        "errors", {k: [f.get(k) for f in failed] for k in schemas.columns("errors")}
+    )
 
 
 def read_export(
@@ -305,8 +349,11 @@ def read_export(
         if entity == "errors" and space_id is None:
             parts.append(_failed_spaces(manifest))
         df = concat_frames(entity, parts)
-        df.attrs = {"snapshot": name, "snapshot_time": manifest["snapshot_time"],
-                    "api_host": manifest.get("api_host", "")}
+        df.attrs = {
+            "snapshot": name,
+            "snapshot_time": manifest["snapshot_time"],
+            "api_host": manifest.get("api_host", ""),
+        }
         frames[entity] = df
     return frames
 
@@ -316,6 +363,7 @@ def read_export(
 
 def _unreliable(errors: pd.DataFrame) -> tuple[set[str], set[str]]:
     """``(spaces, projects)`` whose task listing failed: absent tasks mean nothing there."""
+
     def ids(resource: str) -> set[str]:
         hit = errors["resource"].eq(resource).fillna(False).astype(bool)
         return set(errors.loc[hit, "id"].dropna())
@@ -331,14 +379,21 @@ def _tasks_of(store: Store, manifest: Mapping[str, Any], space_id: str | None) -
         df = _read_part(store, "tasks", manifest["snapshot"], sid, cols)
         df.insert(0, PARTITION, pd.array([sid] * len(df), dtype=schemas.STRING))
         parts.append(df)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
-        {PARTITION: pd.array([], dtype=schemas.STRING)} | {
-            c: pd.Series([], dtype=schemas.dtypes("tasks")[c]) for c in cols})
+    return (
+        pd.concat(parts, ignore_index=True)
+        if parts
+        else pd.DataFrame(
+            {PARTITION: pd.array([], dtype=schemas.STRING)}
+            | {c: pd.Series([], dtype=schemas.dtypes("tasks")[c]) for c in cols}
+        )
+    )
 
 
 def _errors_of(store: Store, manifest: Mapping[str, Any]) -> pd.DataFrame:
-    return concat_frames("errors", [_read_part(store, "errors", manifest["snapshot"], sid)
-                                    for sid in manifest["spaces"]])
+    return concat_frames(
+        "errors",
+        [_read_part(store, "errors", manifest["snapshot"], sid) for sid in manifest["spaces"]],
+    )
 
 
 def _differs(a: pd.Series, b: pd.Series) -> pd.Series:
@@ -378,14 +433,24 @@ def diff_snapshots(
     store = open_store(out)
     m0, m1 = _select(store, before, space_id), _select(store, after, space_id)
     t0, t1 = _tasks_of(store, m0, space_id), _tasks_of(store, m1, space_id)
-    bad_spaces, bad_projects = (a | b for a, b in zip(_unreliable(_errors_of(store, m0)),
-                                                       _unreliable(_errors_of(store, m1)),
-                                                       strict=True))
+    bad_spaces, bad_projects = (
+        a | b
+        for a, b in zip(
+            _unreliable(_errors_of(store, m0)), _unreliable(_errors_of(store, m1)), strict=True
+        )
+    )
     keep0 = ~(t0[PARTITION].isin(bad_spaces) | t0["project_id"].isin(bad_projects))
     keep1 = ~(t1[PARTITION].isin(bad_spaces) | t1["project_id"].isin(bad_projects))
-    both = t0[keep0].drop(columns=PARTITION).merge(
-        t1[keep1].drop(columns=PARTITION), on=["project_id", "id"], how="outer",
-        suffixes=("_before", "_after"), indicator=True,
+    both = (
+        t0[keep0]
+        .drop(columns=PARTITION)
+        .merge(
+            t1[keep1].drop(columns=PARTITION),
+            on=["project_id", "id"],
+            how="outer",
+            suffixes=("_before", "_after"),
+            indicator=True,
+        )
     )
     was = both["completed_before"].fillna(False).astype(bool)
     now = both["completed_after"].fillna(False).astype(bool)
@@ -396,8 +461,7 @@ def diff_snapshots(
         "completed": common & ~was.to_numpy() & now.to_numpy(),
         "reopened": common & was.to_numpy() & ~now.to_numpy(),
         "text_changed": common & _differs(both["text_before"], both["text_after"]).to_numpy(),
-        "moved": common & _differs(both["parent_id_before"],
-                                   both["parent_id_after"]).to_numpy(),
+        "moved": common & _differs(both["parent_id_before"], both["parent_id_after"]).to_numpy(),
     }
     parts = []
     for change, mask in masks.items():
@@ -409,34 +473,65 @@ def diff_snapshots(
     diff = pd.concat(parts, ignore_index=True)
     diff["_pos"] = diff["position_after"].fillna(diff["position_before"])
     diff = diff.sort_values(["project_id", "_pos", "id", "_rank"], ignore_index=True)
-    diff = diff.rename(columns={"id": "task_id", "parent_id_before": "parent_before",
-                                "parent_id_after": "parent_after"})
+    diff = diff.rename(
+        columns={
+            "id": "task_id",
+            "parent_id_before": "parent_before",
+            "parent_id_after": "parent_after",
+        }
+    )
     return diff[list(DIFF_COLUMNS)].astype(schemas.dtypes("task_changes"))
 
 
-def _detail_diff(store: Store, manifests: tuple[Mapping[str, Any], Mapping[str, Any]],
-                 space_id: str | None, common: pd.DataFrame) -> pd.DataFrame:
+def _detail_diff(
+    store: Store,
+    manifests: tuple[Mapping[str, Any], Mapping[str, Any]],
+    space_id: str | None,
+    common: pd.DataFrame,
+) -> pd.DataFrame:
     """Reassignments and moved due dates of tasks in both snapshots, as diff rows.
 
     Judged only for detail datasets both snapshots carry: a snapshot exported
     without ``details=`` says nothing about them.
     """
-    shared = [e for e in ("task_assignees", "task_dates")
-              if all(e in m["entities"] for m in manifests)]
+    shared = [
+        e for e in ("task_assignees", "task_dates") if all(e in m["entities"] for m in manifests)
+    ]
     if not shared or common.empty:
-        return pd.DataFrame({c: pd.Series([], dtype=object)
-                             for c in ("change", "value_before", "value_after")})
+        return pd.DataFrame(
+            {c: pd.Series([], dtype=object) for c in ("change", "value_before", "value_after")}
+        )
     frames = []
     for manifest in manifests:
         ids = [space_id] if space_id is not None else list(manifest["spaces"])
-        frames.append({e: concat_frames(e, [_read_part(store, e, manifest["snapshot"], sid)
-                                            for sid in ids]) for e in shared})
+        frames.append(
+            {
+                e: concat_frames(
+                    e, [_read_part(store, e, manifest["snapshot"], sid) for sid in ids]
+                )
+                for e in shared
+            }
+        )
     keys = common[["project_id", "id"]].rename(columns={"id": "task_id"})
     changes = details_mod.detail_changes(keys, frames[0], frames[1])
-    rows = changes.rename(columns={"task_id": "id"}).astype(object).merge(
-        common[["project_id", "id", "text_before", "text_after", "position_before",
-                "position_after"]].astype({"project_id": object, "id": object}),
-        on=["project_id", "id"], how="left")
+    rows = (
+        changes.rename(columns={"task_id": "id"})
+        .astype(object)
+        .merge(
+            common[
+                [
+                    "project_id",
+                    "id",
+                    "text_before",
+                    "text_after",
+                    "position_before",
+                    "position_after",
+                ]
+            ].astype({"project_id": object, "id": object}),
+            on=["project_id", "id"],
+            how="left",
+        )
+    )
     rows["_rank"] = rows["change"].map({c: i for i, c in enumerate(CHANGES)})
     return rows
 
@@ -485,8 +580,13 @@ def _history_of(store: Store, entry: _Entry, space_id: str | None) -> list[pd.Da
     ids = [space_id] if space_id is not None else list(manifest["spaces"])
     parts = []
     for sid in ids:
-        tasks = _read_part(store, "tasks", entry.name, sid,
-                           ["project_id", "id", "parent_id", "completed", "is_leaf"])
+        tasks = _read_part(
+            store,
+            "tasks",
+            entry.name,
+            sid,
+            ["project_id", "id", "parent_id", "completed", "is_leaf"],
+        )
         projects = _read_part(store, "projects", entry.name, sid, ["id", "name"])
         _, failed = _unreliable(_read_part(store, "errors", entry.name, sid))
         done = completion_by_project(tasks, projects)
@@ -510,8 +610,9 @@ def _age(value: str | timedelta | pd.Timedelta | None, what: str) -> pd.Timedelt
     try:
         age = pd.Timedelta(value)
     except (ValueError, TypeError):
-        raise ValueError(f"{what} must be a duration such as '30d' or '15min', "
-                         f"got {value!r}") from None
+        raise ValueError(
+            f"{what} must be a duration such as '30d' or '15min', got {value!r}"
+        ) from None
     if age < pd.Timedelta(0):
         raise ValueError(f"{what} must not be negative, got {value!r}")
     return age
@@ -541,8 +642,9 @@ def prune_snapshots(
 
     >>> prune_snapshots("s3://bucket/taskade", keep_last=30)  # doctest: +SKIP
     """
-    if keep_last is not None and (isinstance(keep_last, bool) or not isinstance(keep_last, int)
-                                  or keep_last < 1):
+    if keep_last is not None and (
+        isinstance(keep_last, bool) or not isinstance(keep_last, int) or keep_last < 1
+    ):
         raise ValueError(f"keep_last must be a whole number of at least 1, got {keep_last!r}")
     age = _age(older_than, "older_than")
     stale = _age(stale_after, "stale_after")
@@ -560,12 +662,17 @@ def prune_snapshots(
         if not dry_run:
             older = None if store.local else stale.total_seconds()
             removed += [("leftover", p) for p in remove_leftovers(store, older)]
-    return pd.DataFrame({"kind": pd.array([k for k, _ in removed], dtype=schemas.STRING),
-                         "name": pd.array([n for _, n in removed], dtype=schemas.STRING)})
+    return pd.DataFrame(
+        {
+            "kind": pd.array([k for k, _ in removed], dtype=schemas.STRING),
+            "name": pd.array([n for _, n in removed], dtype=schemas.STRING),
+        }
+    )
 
 
-def _expired(store: Store, entries: list[_Entry], keep_last: int | None,
-             age: pd.Timedelta | None) -> list[_Entry]:
+def _expired(
+    store: Store, entries: list[_Entry], keep_last: int | None, age: pd.Timedelta | None
+) -> list[_Entry]:
     if keep_last is None and age is None:
         return []
     newest_good = [e.name for e in _good(store, entries, warn=False)][-1:]
@@ -619,37 +726,47 @@ def load_space(
         df.attrs = {**df.attrs, "source": source}
     manifest_time = frames["tasks"].attrs["snapshot_time"]
     fields: dict[str, Any] = {e: frames[e] for e in space_frames()}
-    return SpaceFrames(space_id=space_id, data=fields, fetched_at=manifest_time,
-                       api_host=frames["tasks"].attrs["api_host"],
-                       details=_cached_details(frames, parts))
+    return SpaceFrames(
+        space_id=space_id,
+        data=fields,
+        fetched_at=manifest_time,
+        api_host=frames["tasks"].attrs["api_host"],
+        details=_cached_details(frames, parts),
+    )
 
 
-def _cached_details(frames: Mapping[str, pd.DataFrame],
-                    parts: tuple[str, ...]) -> details_mod.TaskDetails | None:
+def _cached_details(
+    frames: Mapping[str, pd.DataFrame], parts: tuple[str, ...]
+) -> details_mod.TaskDetails | None:
     """The detail frames of a snapshot as ``TaskDetails`` (their errors: ``task:*`` rows)."""
     if not parts:
         return None
     errors = frames["errors"]
     mine = errors["resource"].str.startswith("task:").fillna(False).astype(bool)
+
     def frame(name: str) -> pd.DataFrame:
         return frames.get(name, schemas.empty_frame(name))
 
     return details_mod.TaskDetails(
-        parts=parts, errors=errors[mine].reset_index(drop=True),
-        task_assignees=frame("task_assignees"), task_dates=frame("task_dates"),
-        task_notes=frame("task_notes"), task_field_values=frame("task_field_values"))
+        parts=parts,
+        errors=errors[mine].reset_index(drop=True),
+        task_assignees=frame("task_assignees"),
+        task_dates=frame("task_dates"),
+        task_notes=frame("task_notes"),
+        task_field_values=frame("task_field_values"),
+    )
 
 
-def _fresh(store: Store, space_id: str, age: pd.Timedelta,
-           needs: Sequence[str] = ()) -> str | None:
+def _fresh(store: Store, space_id: str, age: pd.Timedelta, needs: Sequence[str] = ()) -> str | None:
     """The newest readable snapshot holding ``space_id`` (and the ``needs`` datasets)
     younger than ``age``, if any."""
     try:
         entries = _good(store, _catalog(store), space_id)
     except SnapshotNotFoundError:  # an empty cache: nothing there yet
         return None
-    entries = [e for e in entries if e.manifest is not None
-               and set(needs) <= set(e.manifest["entities"])]
+    entries = [
+        e for e in entries if e.manifest is not None and set(needs) <= set(e.manifest["entities"])
+    ]
     now = pd.Timestamp(time.time(), unit="s", tz="UTC")
     if entries and now - entries[-1].time < age:
         return entries[-1].name

@@ -12,7 +12,7 @@ import threading
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
@@ -135,8 +135,7 @@ def load_space(
     # How many calls a space takes is known only once its projects and agents are
     # listed: until then the bar counts calls without a percentage, and from then on
     # its total is fixed, so the share shown only ever grows.
-    bar = tqdm(total=None, desc=f"space {space_id}", unit="call", disable=not progress,
-               leave=False)
+    bar = tqdm(total=None, desc=f"space {space_id}", unit="call", disable=not progress, leave=False)
     run.bar = bar
     bar.update(1)
     try:
@@ -154,19 +153,25 @@ def load_space(
         bar.close()
     space = _frames(space_id, client, parts, run)
     if detail_parts:
-        _add_details(space, client, detail_parts, max_workers=max_workers, progress=progress,
-                     strict=strict)
+        _add_details(
+            space, client, detail_parts, max_workers=max_workers, progress=progress, strict=strict
+        )
     return space
 
 
-def _add_details(space: SpaceFrames, client: TaskadeClient, parts: tuple[str, ...],
-                 **options: Any) -> None:
+def _add_details(
+    space: SpaceFrames, client: TaskadeClient, parts: tuple[str, ...], **options: Any
+) -> None:
     """One detail fan-out over every task of the space, after the space is loaded; it
     reuses the space's fields for value types, so its only cost is the per-task requests."""
     tasks = space.tasks
     space.details = details_mod.fetch_task_details(
-        list(zip(tasks["project_id"], tasks["id"], strict=True)), client, parts,
-        details_mod.field_definitions(space.fields), **options)
+        list(zip(tasks["project_id"], tasks["id"], strict=True)),
+        client,
+        parts,
+        details_mod.field_definitions(space.fields),
+        **options,
+    )
     space.data["errors"] = concat_frames("errors", [space.errors, space.details.errors])
 
 
@@ -180,8 +185,12 @@ def _check_space(space_id: str, client: TaskadeClient) -> pd.DataFrame:
 
 def named(exc: APIError, what: str) -> APIError:
     """The same error, its message naming what was asked for (``space 'abc'``)."""
-    kw: dict[str, Any] = {"status": exc.status, "code": exc.code, "operation": exc.operation,
-                          "status_message": exc.status_message}
+    kw: dict[str, Any] = {
+        "status": exc.status,
+        "code": exc.code,
+        "operation": exc.operation,
+        "status_message": exc.status_message,
+    }
     if isinstance(exc, RateLimitError):
         kw["retry_after"] = exc.retry_after
     return type(exc)(f"{what}: {exc.message}", **kw)
@@ -194,13 +203,21 @@ def _scoped_jobs(space_id: str, folder_ids: list[str], client: TaskadeClient) ->
             continue
         for fid in folder_ids:
             resource = "space" if fid == space_id else "folder"
-            jobs.append(_Job(resource, fid, _bind(loaders.list_in_folder, name, space_id, fid,
-                                                  client), name, folder_id=fid))
+            jobs.append(
+                _Job(
+                    resource,
+                    fid,
+                    _bind(loaders.list_in_folder, name, space_id, fid, client),
+                    name,
+                    folder_id=fid,
+                )
+            )
     return jobs
 
 
-def _child_jobs(parts: dict[str, list[pd.DataFrame]], client: TaskadeClient,
-                transcripts: bool) -> list[_Job]:
+def _child_jobs(
+    parts: dict[str, list[pd.DataFrame]], client: TaskadeClient, transcripts: bool
+) -> list[_Job]:
     """Listings under each project and each agent, from the entity table."""
     owners = {"project": _ids(parts["projects"]), "agent": _ids(parts["agents"])}
     jobs = []
@@ -216,17 +233,23 @@ def _child_jobs(parts: dict[str, list[pd.DataFrame]], client: TaskadeClient,
     return jobs
 
 
-def _frames(space_id: str, client: TaskadeClient, parts: dict[str, list[pd.DataFrame]],
-            run: _Run) -> SpaceFrames:
+def _frames(
+    space_id: str, client: TaskadeClient, parts: dict[str, list[pd.DataFrame]], run: _Run
+) -> SpaceFrames:
     frames = {name: concat_frames(name, found) for name, found in parts.items() if name != "errors"}
     errors = run.errors
-    frames["errors"] = schemas.frame("errors", {k: [e[k] for e in errors] for k in (
-        "resource", "id", "status", "error", "message")}) if errors else \
-        schemas.empty_frame("errors")
+    frames["errors"] = (
+        schemas.frame(
+            "errors",
+            {k: [e[k] for e in errors] for k in ("resource", "id", "status", "error", "message")},
+        )
+        if errors
+        else schemas.empty_frame("errors")
+    )
     return SpaceFrames(
         space_id=space_id,
         data=frames,
-        fetched_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        fetched_at=datetime.now(UTC).isoformat(timespec="seconds"),
         api_host=client.host,
         reports=run.reports,
     )
@@ -248,8 +271,13 @@ class _Run:
     further request is sent, and the pool is not waited for.
     """
 
-    def __init__(self, client: TaskadeClient, parts: dict[str, list[pd.DataFrame]],
-                 strict: bool, max_workers: int):
+    def __init__(
+        self,
+        client: TaskadeClient,
+        parts: dict[str, list[pd.DataFrame]],
+        strict: bool,
+        max_workers: int,
+    ):
         self.client, self.parts, self.strict = client, parts, strict
         self.errors: list[dict[str, Any]] = []
         self.reports: list[dict[str, Any]] = []
@@ -260,8 +288,9 @@ class _Run:
     def all(self, jobs: list[_Job]) -> dict[str, list[tuple[str, Any]]]:
         """Run jobs; frames go to ``parts`` (folder listings are returned, to combine)."""
         scoped: dict[str, list[tuple[str, Any]]] = {}
-        futures: dict[Future, _Job] = {self.pool.submit(self._guarded, job.run): job
-                                       for job in jobs}
+        futures: dict[Future, _Job] = {
+            self.pool.submit(self._guarded, job.run): job for job in jobs
+        }
         pending = set(futures)
         while pending:
             done, pending = wait(pending, timeout=0.25, return_when=FIRST_EXCEPTION)
@@ -279,8 +308,9 @@ class _Run:
         exc = fut.exception()
         if job.folder_id is not None:
             if exc is None or (isinstance(exc, loaders.REFUSALS) and job.resource == "folder"):
-                scoped.setdefault(job.entity, []).append((job.folder_id, fut.result()
-                                                          if exc is None else exc))
+                scoped.setdefault(job.entity, []).append(
+                    (job.folder_id, fut.result() if exc is None else exc)
+                )
                 return
         elif exc is None:
             df = fut.result()
@@ -289,13 +319,15 @@ class _Run:
             return
         if self.strict or not isinstance(exc, TaskadeError | ValueError):
             raise exc
-        self.errors.append({
-            "resource": f"{job.resource}:{job.entity}",
-            "id": job.id,
-            "status": getattr(exc, "status", None),
-            "error": type(exc).__name__,
-            "message": str(exc),
-        })
+        self.errors.append(
+            {
+                "resource": f"{job.resource}:{job.entity}",
+                "id": job.id,
+                "status": getattr(exc, "status", None),
+                "error": type(exc).__name__,
+                "message": str(exc),
+            }
+        )
 
     def close(self) -> None:
         """Stop what is left (nothing, after a normal run) without waiting for it."""

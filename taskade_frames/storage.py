@@ -29,7 +29,7 @@ import re
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeAlias
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -90,7 +90,7 @@ def snapshot_time(name: str) -> datetime:
     match = _NAME.match(name)
     if match is None:
         raise ValueError(f"not a snapshot name: {name!r}")
-    return datetime.strptime(match.group(1), NAME_FORMAT).replace(tzinfo=timezone.utc)
+    return datetime.strptime(match.group(1), NAME_FORMAT).replace(tzinfo=UTC)
 
 
 def snapshot_order(name: str) -> tuple[datetime, int]:
@@ -143,12 +143,13 @@ class Store:
         """File infos under ``rel`` (paths relative to the root); empty if missing."""
         import pyarrow.fs as pafs
 
-        selector = pafs.FileSelector(self.path(rel) if rel else self.root,
-                                     allow_not_found=True, recursive=recursive)
+        selector = pafs.FileSelector(
+            self.path(rel) if rel else self.root, allow_not_found=True, recursive=recursive
+        )
         return self.fs.get_file_info(selector)
 
     def relative(self, path: str) -> str:
-        return path[len(self.root.rstrip("/")) + 1:]
+        return path[len(self.root.rstrip("/")) + 1 :]
 
     def read_bytes(self, rel: str) -> bytes:
         with self.fs.open_input_stream(self.path(rel)) as f:
@@ -216,8 +217,9 @@ class Store:
                     break
                 except BlockingIOError:
                     if time.monotonic() >= deadline:
-                        raise ExportError(f"another export is writing to {self.display} "
-                                          f"(waited {timeout:g} s)") from None
+                        raise ExportError(
+                            f"another export is writing to {self.display} (waited {timeout:g} s)"
+                        ) from None
                     time.sleep(0.05)
             yield
         finally:
@@ -241,15 +243,24 @@ class Store:
             found = json.loads(self.read_bytes(rel))
         except FileNotFoundError:
             raise SnapshotNotFoundError(
-                f"no committed snapshot {name!r} in {self.display}") from None
+                f"no committed snapshot {name!r} in {self.display}"
+            ) from None
         except (OSError, ValueError) as exc:
-            raise ExportError(f"snapshot {name} in {self.display} is damaged: its manifest "
-                              f"cannot be read ({redact(exc)})") from exc
+            raise ExportError(
+                f"snapshot {name} in {self.display} is damaged: its manifest "
+                f"cannot be read ({redact(exc)})"
+            ) from exc
         keys = ("snapshot", "snapshot_time", "spaces", "rows", "entities")
-        if not isinstance(found, dict) or any(k not in found for k in keys) \
-                or found["snapshot"] != name or not isinstance(found["spaces"], dict):
-            raise ExportError(f"snapshot {name} in {self.display} is damaged: its manifest "
-                              "lacks the expected fields")
+        if (
+            not isinstance(found, dict)
+            or any(k not in found for k in keys)
+            or found["snapshot"] != name
+            or not isinstance(found["spaces"], dict)
+        ):
+            raise ExportError(
+                f"snapshot {name} in {self.display} is damaged: its manifest "
+                "lacks the expected fields"
+            )
         return found
 
 
@@ -271,8 +282,10 @@ def check_space_id(space_id: object) -> str:
     if not isinstance(space_id, str) or not space_id.strip():
         raise ValueError(f"a space id must be a non-empty string, got {redact(repr(space_id))}")
     if len(space_dir(space_id)) > MAX_NAME:
-        raise ValueError(f"space id {redact(space_id[:40])}... is too long for a partition "
-                         f"folder name ({len(space_id)} characters)")
+        raise ValueError(
+            f"space id {redact(space_id[:40])}... is too long for a partition "
+            f"folder name ({len(space_id)} characters)"
+        )
     return space_id
 
 
@@ -288,8 +301,10 @@ def open_store(out: object) -> Store:
     if isinstance(out, os.PathLike):
         out = os.fspath(out)
     if not isinstance(out, str):
-        raise TypeError(f"out must be a local path or a URI such as s3://bucket/prefix, got "
-                        f"{type(out).__name__} (arguments in the wrong order?)")
+        raise TypeError(
+            f"out must be a local path or a URI such as s3://bucket/prefix, got "
+            f"{type(out).__name__} (arguments in the wrong order?)"
+        )
     if not out.strip():
         raise ValueError("out must be a local path or a URI, got an empty string")
     match = _URI.match(out)
@@ -298,10 +313,12 @@ def open_store(out: object) -> Store:
 
         root = os.path.abspath(out)
         return Store(pafs.LocalFileSystem(), root, out, local=True)
-    if not out[match.end():].startswith("//"):
-        raise ValueError(f"{_display(out)!r} looks like a URI but lacks '//' "
-                         f"(write {match.group(1)}://bucket/prefix); refusing to create a "
-                         "local folder of that name")
+    if not out[match.end() :].startswith("//"):
+        raise ValueError(
+            f"{_display(out)!r} looks like a URI but lacks '//' "
+            f"(write {match.group(1)}://bucket/prefix); refusing to create a "
+            "local folder of that name"
+        )
     return _open_uri(out)
 
 

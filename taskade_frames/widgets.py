@@ -115,14 +115,17 @@ class TokenPrompt(widgets.VBox):
         )
         self.connect_button = widgets.Button(description="Connect", button_style="primary")
         self.message = widgets.HTML(
-            _line("No Taskade API token in the environment (TASKADE_API_TOKEN). Paste one: "
-                  "it stays in memory only and is never saved in the notebook.")
+            _line(
+                "No Taskade API token in the environment (TASKADE_API_TOKEN). Paste one: "
+                "it stays in memory only and is never saved in the notebook."
+            )
         )
         self.hint = widgets.HTML(_line(EMULATOR_HINT, _BUSY_STYLE))
         self.connect_button.on_click(lambda _b: self.connect())
         self.token.observe(self._on_token, names="value")
-        super().__init__([self.message, widgets.HBox([self.token, self.connect_button]),
-                          self.hint], **kwargs)
+        super().__init__(
+            [self.message, widgets.HBox([self.token, self.connect_button]), self.hint], **kwargs
+        )
 
     def _on_token(self, change: dict[str, Any]) -> None:
         if change["new"]:
@@ -259,10 +262,8 @@ class ProjectPicker(_ClientWidget):
         **kwargs: Any,
     ):
         self.space = widgets.Dropdown(description="Space", options=[], value=None, layout=_WIDE)
-        self.folder = widgets.Dropdown(description="Folder", options=[], value=None,
-                                       layout=_WIDE)
-        self.project = widgets.Dropdown(description="Project", options=[], value=None,
-                                        layout=_WIDE)
+        self.folder = widgets.Dropdown(description="Folder", options=[], value=None, layout=_WIDE)
+        self.project = widgets.Dropdown(description="Project", options=[], value=None, layout=_WIDE)
         self.link = widgets.Text(
             description="Paste link",
             placeholder="https://www.taskade.com/d/… or an id, then Enter",
@@ -277,8 +278,14 @@ class ProjectPicker(_ClientWidget):
         self._tasks: dict[str, pd.DataFrame] = {}
         self._initial = (space_id, project_id)
         self._setup_client(client)
-        children: list[widgets.Widget] = [self.space, self.folder, self.project, self.link,
-                                          self.status, self.note]
+        children: list[widgets.Widget] = [
+            self.space,
+            self.folder,
+            self.project,
+            self.link,
+            self.status,
+            self.note,
+        ]
         if self.token_prompt is not None:
             children.insert(0, self.token_prompt)
         super().__init__(children, **kwargs)
@@ -353,8 +360,9 @@ class ProjectPicker(_ClientWidget):
     def _start(self) -> None:
         space_id, project_id = self._initial
         self._initial = (None, None)
-        spaces = self._guard("Loading spaces…", lambda: _options(
-            loaders.load_spaces(self._require_client())))
+        spaces = self._guard(
+            "Loading spaces…", lambda: _options(loaders.load_spaces(self._require_client()))
+        )
         if spaces is None:
             return
         with self._mute():
@@ -386,29 +394,37 @@ class ProjectPicker(_ClientWidget):
             return
         client = self._require_client()
         if space_id not in self._folders:
-            folders = self._guard("Loading folders…", lambda: _options(
-                loaders.load_folders(space_id, client)))
+            folders = self._guard(
+                "Loading folders…", lambda: _options(loaders.load_folders(space_id, client))
+            )
             if folders is None:
                 self._set_value(space_id, None, None)
                 return
             self._folders[space_id] = folders
         if space_id not in self._projects:
-            frame = self._guard("Loading projects…", lambda: loaders.load_projects(
-                space_id, client))
+            frame = self._guard(
+                "Loading projects…", lambda: loaders.load_projects(space_id, client)
+            )
             if frame is None:
                 self._set_value(space_id, None, None)
                 return
             self._projects[space_id] = frame
         projects = _options(self._projects[space_id])
         with self._mute():
-            self.folder.options = [(ALL_FOLDERS, _ALL), (HOME_FOLDER, space_id),
-                                   *self._folders[space_id]]
+            self.folder.options = [
+                (ALL_FOLDERS, _ALL),
+                (HOME_FOLDER, space_id),
+                *self._folders[space_id],
+            ]
             self.folder.value = _ALL
             self.project.options = projects
             self.project.value = None
         n = len(projects)
-        self._say(f"{n} project{'s' if n != 1 else ''} in this space. Choose one."
-                  if n else "This space has no projects.")
+        self._say(
+            f"{n} project{'s' if n != 1 else ''} in this space. Choose one."
+            if n
+            else "This space has no projects."
+        )
         self._set_value(space_id, None, None)
 
     def _on_folder(self, change: dict[str, Any]) -> None:
@@ -420,18 +436,19 @@ class ProjectPicker(_ClientWidget):
             if folder not in (None, _ALL):
                 frame = frame[frame["folder_id"] == folder]
             options = _options(frame)
-            keep = self.project.value if any(i == self.project.value for _, i in options) \
-                else None
+            keep = self.project.value if any(i == self.project.value for _, i in options) else None
             with self._mute():
                 self.project.options = options
                 self.project.value = keep
             n = len(options)
-            self._say(f"{n} project{'s' if n != 1 else ''} here." if n
-                      else "No project in this folder.")
+            self._say(
+                f"{n} project{'s' if n != 1 else ''} here." if n else "No project in this folder."
+            )
         current = self.value
         pid = self.project.value
-        self._set_value(self.space.value, pid,
-                        current.project_name if current and pid is not None else None)
+        self._set_value(
+            self.space.value, pid, current.project_name if current and pid is not None else None
+        )
 
     def _on_project(self, change: dict[str, Any]) -> None:
         if self._muted:
@@ -450,8 +467,9 @@ class ProjectPicker(_ClientWidget):
 
     def _select_project(self, pid: str) -> ProjectChoice | None:
         client = self._require_client()
-        item = self._guard("Looking up the project…",
-                           lambda: client.call("getProject", projectId=pid)["item"])
+        item = self._guard(
+            "Looking up the project…", lambda: client.call("getProject", projectId=pid)["item"]
+        )
         if item is None:
             return None
         space_id = self._find_space(pid)
@@ -545,6 +563,7 @@ class ProjectPicker(_ClientWidget):
 
 # -- agent prompt ------------------------------------------------------------------------
 
+
 class AgentPrompt(_ClientWidget):
     """Space and agent dropdowns, a prompt box and a Send button; replies as Markdown.
 
@@ -591,8 +610,9 @@ class AgentPrompt(_ClientWidget):
             rows=4,
             layout=_WIDE,
         )
-        self.send_button = widgets.Button(description="Send", button_style="primary",
-                                          tooltip="Send the prompt to the agent")
+        self.send_button = widgets.Button(
+            description="Send", button_style="primary", tooltip="Send the prompt to the agent"
+        )
         self.status = widgets.HTML(_line(""))
         self.reply = widgets.Output()
         self.background = background
@@ -604,8 +624,14 @@ class AgentPrompt(_ClientWidget):
         self._initial = (space_id, agent_id)
         self._want_agent: str | None = None
         self._setup_client(client)
-        children: list[widgets.Widget] = [self.space, self.agent, self.prompt,
-                                          self.send_button, self.status, self.reply]
+        children: list[widgets.Widget] = [
+            self.space,
+            self.agent,
+            self.prompt,
+            self.send_button,
+            self.status,
+            self.reply,
+        ]
         if self.token_prompt is not None:
             children.insert(0, self.token_prompt)
         super().__init__(children, **kwargs)
@@ -658,8 +684,9 @@ class AgentPrompt(_ClientWidget):
         self._say(f"Sending… ({request['agent']} is thinking)", _BUSY_STYLE)
         if self.background:
             if self._pool is None:
-                self._pool = ThreadPoolExecutor(max_workers=1,
-                                                thread_name_prefix="taskade-agent-prompt")
+                self._pool = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="taskade-agent-prompt"
+                )
             future = self._pool.submit(self._exchange, request)
             self.last_future = future
             return future
@@ -738,8 +765,9 @@ class AgentPrompt(_ClientWidget):
         if space_id is None:
             return
         self._say("Loading agents…", _BUSY_STYLE)
-        agents = self._guard(lambda: _options(
-            loaders.load_agents(space_id, self._require_client())))
+        agents = self._guard(
+            lambda: _options(loaders.load_agents(space_id, self._require_client()))
+        )
         if agents is None:
             return
         self.agent.options = agents
@@ -752,13 +780,24 @@ class AgentPrompt(_ClientWidget):
         """One prompt, start to end; runs in the worker thread and never raises."""
         try:
             record = loaders.prompt_agent(
-                request["space_id"], request["agent_id"], request["prompt"],
-                self._require_client(), space_name=request["space"],
-                agent_name=request["agent"], on_error="return")
+                request["space_id"],
+                request["agent_id"],
+                request["prompt"],
+                self._require_client(),
+                space_name=request["space"],
+                agent_name=request["agent"],
+                on_error="return",
+            )
         except Exception as exc:  # an argument refused before sending: shown, never lost
-            record = PromptReply("", prompt=request["prompt"], space_id=request["space_id"],
-                                 agent_id=request["agent_id"], space=request["space"],
-                                 agent=request["agent"], error=describe_error(exc))
+            record = PromptReply(
+                "",
+                prompt=request["prompt"],
+                space_id=request["space_id"],
+                agent_id=request["agent_id"],
+                space=request["space"],
+                agent=request["agent"],
+                error=describe_error(exc),
+            )
         with self._lock:
             self._records.append(record)
         try:
@@ -792,7 +831,8 @@ class AgentPrompt(_ClientWidget):
 
 def _exchange_markdown(record: PromptReply) -> str:
     """The prompt as a quote, then who answered and how fast, then the reply itself."""
-    quoted = "\n".join(f"> {line}" if line.strip() else ">"
-                       for line in record.prompt.strip().splitlines())
+    quoted = "\n".join(
+        f"> {line}" if line.strip() else ">" for line in record.prompt.strip().splitlines()
+    )
     who = record.agent or record.agent_id
     return f"{quoted}\n\n**{who}** · {record.latency_s:.2f} s\n\n{record.text}\n\n---"

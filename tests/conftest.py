@@ -85,8 +85,9 @@ def profile_emulator(_profile_emulator):
 @pytest.fixture
 def profile_client(profile_emulator, sleeps):
     """A client for ``profile_emulator``, sleeps recorded, not slept."""
-    c = TaskadeClient(FAKE_TOKEN, base_url=profile_emulator.base_url, timeout=10,
-                      _hooks=recording(sleeps))
+    c = TaskadeClient(
+        FAKE_TOKEN, base_url=profile_emulator.base_url, timeout=10, _hooks=recording(sleeps)
+    )
     yield c
     c.close()
 
@@ -111,9 +112,14 @@ def session_scanner() -> Scanner:
     A token shorter than 9 characters is plain text, and the emulator's default
     token is public (its piece "emulator-" names the saved workspace format).
     """
-    clients = (Secret(t.encode("utf-8", "surrogatepass"),
-                      f"the token of a client a test built ({len(t)} characters)")
-               for t in sorted(_CLIENT_TOKENS - {DEFAULT_TOKEN}) if len(t) >= FRAGMENT)
+    clients = (
+        Secret(
+            t.encode("utf-8", "surrogatepass"),
+            f"the token of a client a test built ({len(t)} characters)",
+        )
+        for t in sorted(_CLIENT_TOKENS - {DEFAULT_TOKEN})
+        if len(t) >= FRAGMENT
+    )
     return Scanner([*_SOURCE_SECRETS, *clients])
 
 

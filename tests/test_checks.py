@@ -21,14 +21,18 @@ pytestmark = pytest.mark.checks
 
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", *args], cwd=ROOT, capture_output=True, text=True, timeout=600
+    )
 
 
 def _require(module: str) -> None:
-    if shutil.which(module) is None and subprocess.run(
-        [sys.executable, "-c", f"import {module}"], capture_output=True
-    ).returncode:
+    if (
+        shutil.which(module) is None
+        and subprocess.run(
+            [sys.executable, "-c", f"import {module}"], capture_output=True
+        ).returncode
+    ):
         pytest.fail(f"{module} is not installed: install the test extra, pip install -e '.[test]'")
 
 

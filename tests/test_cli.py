@@ -100,8 +100,9 @@ def test_tasks_print_as_a_left_aligned_indented_outline(env, client, capsys):
     rows = lines[1 : 1 + len(tasks)]
     assert len(rows) == len(tasks) == 30
     text_column = len("[ ]   100%  ")  # mark, share right-aligned in 5, then the outline
-    for row, depth, text, done in zip(rows, tasks["depth"], tasks["text"],
-                                      tasks["completed"], strict=True):
+    for row, depth, text, done in zip(
+        rows, tasks["depth"], tasks["text"], tasks["completed"], strict=True
+    ):
         assert row.startswith("[x]" if done else "[ ]")
         assert row[text_column:] == "  " * int(depth) + text, row
     assert tasks["depth"].max() >= 3  # the outline really is nested
@@ -183,21 +184,43 @@ def test_the_emulator_command_has_every_option_of_the_emulator():
 
     sub = next(a for a in build_parser()._actions if a.dest == "command").choices["emulator"]
     assert options(sub) == options(_parser())
-    for flag in ("--latency", "--rate-limit", "--page-cap", "--scope", "--errors",
-                 "--clamp-pages", "--advance-days", "--advance-every"):
+    for flag in (
+        "--latency",
+        "--rate-limit",
+        "--page-cap",
+        "--scope",
+        "--errors",
+        "--clamp-pages",
+        "--advance-days",
+        "--advance-every",
+    ):
         assert flag in options(sub)
 
 
 def test_advance_days_changes_what_the_emulator_serves(monkeypatch, capsys):
     for name in ("TASKADE_API_TOKEN", "TASKADE_TOKEN", "TASKADE_API_URL"):
         monkeypatch.delenv(name, raising=False)
-    backlog = next(p.id for p in sample_workspace().projects.values()
-                   if p.name == "Bug Triage Backlog")
+    backlog = next(
+        p.id for p in sample_workspace().projects.values() if p.name == "Bug Triage Backlog"
+    )
 
     counts = []
     for days in ("0", "3"):
-        assert main(["tasks", "--emulator", "--advance-days", days, "--project", backlog,
-                     "--format", "json"]) == 0
+        assert (
+            main(
+                [
+                    "tasks",
+                    "--emulator",
+                    "--advance-days",
+                    days,
+                    "--project",
+                    backlog,
+                    "--format",
+                    "json",
+                ]
+            )
+            == 0
+        )
         tasks = json.loads(capsys.readouterr().out)
         counts.append(sum(t["completed"] for t in tasks))
     assert counts[1] > counts[0] == 519
@@ -233,8 +256,9 @@ def test_a_closed_pipe_ends_quietly():
     # The reader goes away before the demo writes (as `| head -3` does once it has its
     # lines): however large the pipe's buffer, the write then meets a closed pipe.
     argv = [sys.executable, "-m", "taskade_frames", "demo", "--quiet"]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          env=child_env()) as proc:
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=child_env()
+    ) as proc:
         proc.stdout.close()
         err = proc.stderr.read().decode()
         code = proc.wait(CHILD_TIMEOUT)
@@ -250,8 +274,12 @@ def test_ctrl_c_exits_130_without_a_traceback():
         server.settimeout(CHILD_TIMEOUT)
         url = f"http://127.0.0.1:{server.getsockname()[1]}/api/v2"
         env = child_env(TASKADE_API_TOKEN=FAKE_TOKEN, TASKADE_API_URL=url)
-        with subprocess.Popen([sys.executable, "-m", "taskade_frames", "spaces"],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env) as proc:
+        with subprocess.Popen(
+            [sys.executable, "-m", "taskade_frames", "spaces"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        ) as proc:
             conn, _ = server.accept()
             with conn:
                 proc.send_signal(signal.SIGINT)
@@ -277,10 +305,12 @@ def test_tables_align_numbers_right_and_text_left():
 
     lines = cli._table(df).splitlines()
 
-    assert lines == ["name         tasks",
-                     "a                5",
-                     "longer name   1000",
-                     "                 7"]
+    assert lines == [
+        "name         tasks",
+        "a                5",
+        "longer name   1000",
+        "                 7",
+    ]
     assert cli._table(df.iloc[0:0]) == "(none)"
 
 

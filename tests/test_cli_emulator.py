@@ -43,8 +43,9 @@ def _serve_in_thread(argv: list[str], until: str) -> str:
     args = build_parser().parse_args(["emulator", *argv])
     ready, stop, out = threading.Event(), threading.Event(), io.StringIO()
     with contextlib.redirect_stdout(out):
-        worker = threading.Thread(target=cli_serve, args=(args,),
-                                  kwargs={"ready": ready, "stop": stop})
+        worker = threading.Thread(
+            target=cli_serve, args=(args,), kwargs={"ready": ready, "stop": stop}
+        )
         worker.start()
         try:
             assert ready.wait(WAIT)
@@ -58,8 +59,21 @@ def _serve_in_thread(argv: list[str], until: str) -> str:
 
 
 def test_the_emulator_command_starts_days_ahead_and_keeps_advancing():
-    out = _serve_in_thread(["--port", "0", "--advance-days", "2", "--advance-every", "0.05",
-                            "--latency", "0", "--scope", "both"], until="2025-08-11")
+    out = _serve_in_thread(
+        [
+            "--port",
+            "0",
+            "--advance-days",
+            "2",
+            "--advance-every",
+            "0.05",
+            "--latency",
+            "0",
+            "--scope",
+            "both",
+        ],
+        until="2025-08-11",
+    )
 
     lines = [line for line in out.splitlines() if "clock:" in line]
     assert lines[0].split("clock:")[1].strip() == "2025-08-10 09:00 UTC", out
@@ -68,8 +82,7 @@ def test_the_emulator_command_starts_days_ahead_and_keeps_advancing():
 
 def test_ctrl_c_stops_the_emulator_with_exit_code_130():
     argv = [sys.executable, "-m", "taskade_frames", "emulator", "--port", "0"]
-    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True) as proc:
+    with subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) as proc:
         for line in proc.stdout:  # wait for the server to say it is up
             if line.startswith("Press Ctrl-C"):
                 break

@@ -27,17 +27,20 @@ def find_project(client, *, tasks=None, members=None):
     """The sample project with exactly this many tasks or members."""
     for space in client.call("listSpaces")["items"]:
         # A space id lists its home folder; each folder lists its own projects.
-        homes = [space["id"], *(f["id"] for f in
-                                client.call("listFolders", spaceId=space["id"])["items"])]
-        projects = [p for home in homes for p in client.call("listProjects",
-                                                             spaceId=home)["items"]]
+        homes = [
+            space["id"],
+            *(f["id"] for f in client.call("listFolders", spaceId=space["id"])["items"]),
+        ]
+        projects = [p for home in homes for p in client.call("listProjects", spaceId=home)["items"]]
         for project in projects:
             listing = client.fetch_all("listTasks", projectId=project["id"])
             if tasks is not None and len(listing.items) == tasks:
                 return project["id"]
-            if members is not None and len(
-                client.fetch_all("listProjectMembers", projectId=project["id"]).items
-            ) == members:
+            if (
+                members is not None
+                and len(client.fetch_all("listProjectMembers", projectId=project["id"]).items)
+                == members
+            ):
                 return project["id"]
     raise AssertionError("the sample workspace has no such project")
 
@@ -78,8 +81,12 @@ class TestCompletePagination:
 
     @pytest.mark.parametrize("page_size", [1, 3, 20, 1000])
     def test_any_page_size(self, emulator, crowded_project, page_size, sleeps):
-        with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, page_size=page_size,
-                           _hooks=Hooks(sleep=sleeps.append)) as c:
+        with TaskadeClient(
+            FAKE_TOKEN,
+            base_url=emulator.base_url,
+            page_size=page_size,
+            _hooks=Hooks(sleep=sleeps.append),
+        ) as c:
             assert len(c.fetch_all("listProjectMembers", projectId=crowded_project).items) == 45
 
     def test_duplicates_across_pages_are_dropped(self, client, emulator, big_project):
@@ -157,9 +164,12 @@ class TestRetries:
         assert emulator.request_count("getProject") == 1
 
     def test_401_after_exactly_one_request(self, emulator, sleeps):
-        with TaskadeClient("wrong-fake-token", base_url=emulator.base_url,
-                           _hooks=Hooks(sleep=sleeps.append)) as c, \
-                pytest.raises(AuthenticationError):
+        with (
+            TaskadeClient(
+                "wrong-fake-token", base_url=emulator.base_url, _hooks=Hooks(sleep=sleeps.append)
+            ) as c,
+            pytest.raises(AuthenticationError),
+        ):
             c.call("listSpaces")
         assert emulator.request_count("listSpaces") == 1 and sleeps == []
 
@@ -187,16 +197,18 @@ class TestRetries:
         agents = client.call("listAgents", spaceId=spaces[-1]["id"])["items"]
         emulator.faults.push("status", status=503, operation="promptAgent")
         with pytest.raises(ServerError):
-            client.call("promptAgent", spaceId=spaces[-1]["id"], agentId=agents[0]["id"],
-                        prompt="hello")
+            client.call(
+                "promptAgent", spaceId=spaces[-1]["id"], agentId=agents[0]["id"], prompt="hello"
+            )
         assert emulator.request_count("promptAgent") == 1
 
     def test_write_is_retried_after_a_429(self, client, emulator):
         spaces = client.call("listSpaces")["items"]
         agents = client.call("listAgents", spaceId=spaces[-1]["id"])["items"]
         emulator.faults.push("status", status=429, retry_after="0", operation="promptAgent")
-        reply = client.call("promptAgent", spaceId=spaces[-1]["id"], agentId=agents[0]["id"],
-                            prompt="hello")
+        reply = client.call(
+            "promptAgent", spaceId=spaces[-1]["id"], agentId=agents[0]["id"], prompt="hello"
+        )
         assert reply["summary"] and emulator.request_count("promptAgent") == 2
 
     def test_connection_reset_mid_body_is_retried_for_reads(self, client, emulator):
@@ -210,16 +222,22 @@ class TestRetries:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        with TaskadeClient(FAKE_TOKEN, base_url=f"http://127.0.0.1:{port}/api/v2",
-                           _hooks=Hooks(sleep=sleeps.append)) as c, \
-                pytest.raises(TransportError) as info:
+        with (
+            TaskadeClient(
+                FAKE_TOKEN,
+                base_url=f"http://127.0.0.1:{port}/api/v2",
+                _hooks=Hooks(sleep=sleeps.append),
+            ) as c,
+            pytest.raises(TransportError) as info,
+        ):
             c.call("listSpaces")
         assert info.value.sent is False and len(sleeps) == 3
 
     def test_read_timeout_is_a_transport_error(self, emulator, sleeps):
         emulator.faults.push("delay", count=1, seconds=1.0, operation="promptAgent")
-        with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, timeout=0.2,
-                           _hooks=Hooks(sleep=sleeps.append)) as c:
+        with TaskadeClient(
+            FAKE_TOKEN, base_url=emulator.base_url, timeout=0.2, _hooks=Hooks(sleep=sleeps.append)
+        ) as c:
             space = c.call("listSpaces")["items"][-1]["id"]  # Personal: its agent is in its home
             agent = c.call("listAgents", spaceId=space)["items"][0]["id"]
             with pytest.raises(TransportError) as info:
@@ -235,15 +253,22 @@ class TestRetries:
 def test_no_token_in_errors_reprs_or_logs(emulator, caplog, sleeps):
     caplog.set_level(logging.DEBUG)
     texts = []
-    with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, _hooks=Hooks(sleep=sleeps.append),
-                       retry=RetryPolicy(max_retries=1)) as c:
+    with TaskadeClient(
+        FAKE_TOKEN,
+        base_url=emulator.base_url,
+        _hooks=Hooks(sleep=sleeps.append),
+        retry=RetryPolicy(max_retries=1),
+    ) as c:
         texts += [repr(c), str(c), repr(c.stats)]
         emulator.faults.push("status", count=2, status=503)
         emulator.faults.push("html", count=2)
         emulator.faults.push("ok_false")
-        for call in (lambda: c.call("listSpaces"), lambda: c.call("listSpaces"),
-                     lambda: c.call("listSpaces"),
-                     lambda: c.call("getProject", projectId=FAKE_TOKEN)):
+        for call in (
+            lambda: c.call("listSpaces"),
+            lambda: c.call("listSpaces"),
+            lambda: c.call("listSpaces"),
+            lambda: c.call("getProject", projectId=FAKE_TOKEN),
+        ):
             with pytest.raises(Exception) as info:
                 call()
             texts += [str(info.value), repr(info.value), str(info.value.__cause__)]

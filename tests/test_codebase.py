@@ -35,15 +35,19 @@ def _tree(path: Path) -> ast.Module:
 def _private_imports(path: Path) -> list[str]:
     found = []
     for node in ast.walk(_tree(path)):
-        if isinstance(node, ast.ImportFrom) and node.module is not None or (
+        if (isinstance(node, ast.ImportFrom) and node.module is not None) or (
             isinstance(node, ast.ImportFrom) and node.level
         ):
             for alias in node.names:
                 if alias.name.startswith("_") and not alias.name.startswith("__"):
                     found.append(f"from {'.' * node.level}{node.module or ''} import {alias.name}")
-        if isinstance(node, ast.Attribute) and node.attr.startswith("_") \
-                and not node.attr.startswith("__") and isinstance(node.value, ast.Name) \
-                and node.value.id in _module_aliases(path):
+        if (
+            isinstance(node, ast.Attribute)
+            and node.attr.startswith("_")
+            and not node.attr.startswith("__")
+            and isinstance(node.value, ast.Name)
+            and node.value.id in _module_aliases(path)
+        ):
             found.append(f"{node.value.id}.{node.attr}")
     return found
 
@@ -62,10 +66,7 @@ def test_no_module_reaches_into_another_modules_private_names(path):
     # A package's own private submodules (emulator/_server.py importing
     # emulator/_model.py) are one unit: importing a *module* named _x is fine,
     # importing a _name out of another module is not.
-    offenders = [
-        imp for imp in _private_imports(path)
-        if not _is_private_module_import(path, imp)
-    ]
+    offenders = [imp for imp in _private_imports(path) if not _is_private_module_import(path, imp)]
     assert not offenders, f"{_rel(path)} imports private names: {offenders}"
 
 
@@ -86,9 +87,12 @@ def _long_functions(path: Path) -> list[str]:
     for node in ast.walk(_tree(path)):
         if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
             body = node.body
-            if body and isinstance(body[0], ast.Expr) and isinstance(
-                getattr(body[0], "value", None), ast.Constant
-            ) and isinstance(body[0].value.value, str):
+            if (
+                body
+                and isinstance(body[0], ast.Expr)
+                and isinstance(getattr(body[0], "value", None), ast.Constant)
+                and isinstance(body[0].value.value, str)
+            ):
                 body = body[1:]  # the docstring is documentation, not code
             if not body:
                 continue
@@ -119,6 +123,7 @@ def test_importing_the_package_stays_light():
         "heavy = [m for m in ('matplotlib', 'ipywidgets', 'IPython') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True).stdout.strip()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout.strip()
     assert out == ""

@@ -17,8 +17,9 @@ invalid ones. Over real HTTP the emulator must answer
 
 The document is the copy of the v2 spec the package carries
 (``taskade_frames/emulator/spec``); should it be missing, an OpenAPI 3.1
-document built here from the schemas the emulator carries. The spec's zod-style relative ``$ref``s (in
-``Field``, ``getPublicAgent``, ``updatePublicAgent``) are rewritten to point at
+document built here from the schemas the emulator carries. The spec's
+zod-style relative ``$ref``s (in ``Field``, ``getPublicAgent``,
+``updatePublicAgent``) are rewritten to point at
 the schema they were generated relative to; this test does not reuse the
 emulator's own derivation, so a mistake there cannot hide here.
 """
@@ -73,8 +74,12 @@ def resolve_relative_refs(node: Any, path: tuple[str, ...] = (), root: tuple[str
             root = path
         out = {}
         for key, value in node.items():
-            if (key == "$ref" and isinstance(value, str) and value.startswith("#/")
-                    and not value.startswith("#/components/")):
+            if (
+                key == "$ref"
+                and isinstance(value, str)
+                and value.startswith("#/")
+                and not value.startswith("#/components/")
+            ):
                 value = "#/" + "/".join(_escape(p) for p in root) + value[1:]
             out[key] = resolve_relative_refs(value, (*path, key), root)
         return out
@@ -87,12 +92,20 @@ def document_from_carried(carried: dict[str, Any]) -> dict[str, Any]:
     """An OpenAPI 3.1 document of the operations the emulator carries schemas for."""
     paths = {}
     for op, request in carried["requests"].items():
-        paths[f"/{op}"] = {"post": {
-            "requestBody": {"required": True,
-                            "content": {"application/json": {"schema": request}}},
-            "responses": {"200": {"description": "OK", "content": {
-                "application/json": {"schema": carried["responses"][op]}}}},
-        }}
+        paths[f"/{op}"] = {
+            "post": {
+                "requestBody": {
+                    "required": True,
+                    "content": {"application/json": {"schema": request}},
+                },
+                "responses": {
+                    "200": {
+                        "description": "OK",
+                        "content": {"application/json": {"schema": carried["responses"][op]}},
+                    }
+                },
+            }
+        }
     return {
         "openapi": "3.1.0",
         "info": {"title": "emulator's carried schemas", "version": "1"},
@@ -111,7 +124,8 @@ def load_document() -> tuple[dict[str, Any], str]:
 
 DOCUMENT, SOURCE = load_document()
 READ_OPERATIONS = sorted(
-    path for path, item in DOCUMENT["paths"].items()
+    path
+    for path, item in DOCUMENT["paths"].items()
     if "post" in item and path.lstrip("/").startswith(("list", "get"))
 )
 CONFIG = schemathesis.Config.from_dict({"generation": {"with-security-parameters": False}})
@@ -177,8 +191,13 @@ def make_real(body: dict[str, Any], path: str, emu: Emulator, data: st.DataObjec
 
 
 def _whole_at_least_one(value: Any) -> bool:
-    return (isinstance(value, int | float) and not isinstance(value, bool)
-            and math.isfinite(value) and value == int(value) and value >= 1)
+    return (
+        isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(value)
+        and value == int(value)
+        and value >= 1
+    )
 
 
 # Bodies the spec marks nullable while requiring fields in them: with no body
@@ -210,8 +229,9 @@ LENIENT = {
 
 
 def answer(case: Any, emu: Emulator) -> tuple[Any, Any]:
-    response = case.call(base_url=emu.base_url, headers={"Authorization": f"Bearer {TOKEN}"},
-                         timeout=10)
+    response = case.call(
+        base_url=emu.base_url, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10
+    )
     assert response.status_code < 500, (response.status_code, case.body, response.text[:300])
     content_type = response.headers.get("content-type", [""])[0]
     assert content_type.startswith("application/json"), content_type
@@ -220,8 +240,13 @@ def answer(case: Any, emu: Emulator) -> tuple[Any, Any]:
 
 # Derandomized, so that a pass is reproducible; no shrinking, so that a failure is
 # reported in seconds rather than after hundreds more requests.
-RUN = settings(deadline=None, derandomize=True, database=None,
-               phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+RUN = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    phases=[Phase.explicit, Phase.generate],
+    suppress_health_check=list(HealthCheck),
+)
 
 
 # -- the tests -------------------------------------------------------------------------------
@@ -298,7 +323,8 @@ def test_list_agents_without_a_body_is_refused_as_the_spec_says(emu, schema):
     if SOURCE != "spec":
         pytest.skip("the v2 spec is not checked out next to the repository")
     assert "spaceId" in DOCUMENT["paths"]["/listAgents"]["post"]["requestBody"]["content"][
-        "application/json"]["schema"].get("required", [])
+        "application/json"
+    ]["schema"].get("required", [])
     for raw in (b"", b"null"):
         case = schema["/listAgents"]["POST"].Case(body=raw, media_type="application/json")
         response, payload = answer(case, emu)

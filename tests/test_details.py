@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
-from datetime import date, datetime, timezone
+from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import pandas as pd
@@ -277,7 +277,7 @@ def test_resolved_dates_keep_the_day_and_find_the_instant(day, hour, minute, zon
     )
     assert problem is None and got["date"] == day
     local = datetime(day.year, day.month, day.day, hour, minute, tzinfo=ZoneInfo(zone))
-    assert got["utc"] == pd.Timestamp(local.astimezone(timezone.utc))
+    assert got["utc"] == pd.Timestamp(local.astimezone(UTC))
     naive, _ = resolve_date({"date": day.isoformat(), "time": f"{hour:02d}:{minute:02d}"})
     assert naive["utc"] is None and naive["date"] == day
     only, _ = resolve_date({"date": day.isoformat()})
@@ -355,8 +355,10 @@ def test_v1_url_ignores_the_environment_when_told_to(monkeypatch):
     monkeypatch.setenv("TASKADE_API_V1_URL", "https://c.example/api/v1")
     c = TaskadeClient(FAKE_TOKEN, base_url="https://a.example/api/v2", trust_env=False)
     assert c.v1_base_url == "https://a.example/api/v1"
-    assert TaskadeClient.from_env(token=FAKE_TOKEN, base_url="https://a.example/api/v2"
-                                  ).v1_base_url == "https://c.example/api/v1"
+    assert (
+        TaskadeClient.from_env(token=FAKE_TOKEN, base_url="https://a.example/api/v2").v1_base_url
+        == "https://c.example/api/v1"
+    )
 
 
 def test_a_large_run_says_its_cost_as_a_warning(emulator, client, caplog):

@@ -35,10 +35,16 @@ def test_details_are_datasets_of_their_own_and_read_back(emulator, client, tmp_p
     for entity, expected in loaded.detail_frames().items():
         got = frames[entity]
         assert dict(got.dtypes) == schemas.dtypes(entity), entity
-        key = ["project_id", "task_id", *[c for c in got.columns if c.startswith("position")
-                                          or c == "field_id"]]
-        pd.testing.assert_frame_equal(got.sort_values(key, ignore_index=True),
-                                      expected.sort_values(key, ignore_index=True), obj=entity)
+        key = [
+            "project_id",
+            "task_id",
+            *[c for c in got.columns if c.startswith("position") or c == "field_id"],
+        ]
+        pd.testing.assert_frame_equal(
+            got.sort_values(key, ignore_index=True),
+            expected.sort_values(key, ignore_index=True),
+            obj=entity,
+        )
         assert result.rows[entity] == len(expected) > 0
     assert (tmp_path / "task_dates").is_dir()
 
@@ -62,12 +68,24 @@ def test_the_diff_reports_reassignments_and_moved_due_dates(emulator, client, tm
     first, second = p.tasks.id_at(0), p.tasks.id_at(1)
     handles = sorted(m["handle"] for m in p.members)
     emulator.workspace.set_task_details(p.id, first, assignees=[handles[0]])
-    export_space(sid, tmp_path, client, progress=False, details=("assignees", "dates"),
-                 snapshot="2026-01-01T000000Z")
+    export_space(
+        sid,
+        tmp_path,
+        client,
+        progress=False,
+        details=("assignees", "dates"),
+        snapshot="2026-01-01T000000Z",
+    )
     emulator.workspace.set_task_details(p.id, first, assignees=[handles[1], handles[0]])
     emulator.workspace.set_task_details(p.id, second, date={"start": {"date": "2030-01-02"}})
-    export_space(sid, tmp_path, client, progress=False, details=("assignees", "dates"),
-                 snapshot="2026-01-02T000000Z")
+    export_space(
+        sid,
+        tmp_path,
+        client,
+        progress=False,
+        details=("assignees", "dates"),
+        snapshot="2026-01-02T000000Z",
+    )
     diff = diff_snapshots(tmp_path)
     detail = diff[diff.change.isin(["reassigned", "due_changed"])]
     assert detail.change.tolist().count("due_changed") == 1
@@ -82,11 +100,11 @@ def test_the_diff_reports_reassignments_and_moved_due_dates(emulator, client, tm
 
 
 def test_a_diff_against_a_snapshot_without_details_reports_no_detail_change(
-        emulator, client, tmp_path):
+    emulator, client, tmp_path
+):
     sid = personal(emulator)
     export_space(sid, tmp_path, client, progress=False, snapshot="2026-01-01T000000Z")
-    export_space(sid, tmp_path, client, progress=False, details=True,
-                 snapshot="2026-01-02T000000Z")
+    export_space(sid, tmp_path, client, progress=False, details=True, snapshot="2026-01-02T000000Z")
     diff = diff_snapshots(tmp_path)
     assert diff.empty and list(diff.columns)[-2:] == ["value_before", "value_after"]
 
@@ -105,8 +123,18 @@ def env(emulator, monkeypatch):
 
 def test_cli_details_says_the_cost_first_and_writes_the_datasets(env, tmp_path, capsys):
     sid = personal(env)
-    code = main(["export", "--space", sid, "--out", str(tmp_path), "--quiet",
-                 "--details", "assignees,dates"])
+    code = main(
+        [
+            "export",
+            "--space",
+            sid,
+            "--out",
+            str(tmp_path),
+            "--quiet",
+            "--details",
+            "assignees,dates",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 0, captured.err
     n = sum(len(p.tasks) for p in env.workspace.projects.values() if p.space_id == sid)
@@ -116,11 +144,11 @@ def test_cli_details_says_the_cost_first_and_writes_the_datasets(env, tmp_path, 
     assert FAKE_TOKEN not in captured.out + captured.err
 
 
-def test_cli_details_alone_means_every_part_and_bad_parts_are_usage_errors(env, tmp_path,
-                                                                            capsys):
+def test_cli_details_alone_means_every_part_and_bad_parts_are_usage_errors(env, tmp_path, capsys):
     sid = personal(env)
-    assert main(["export", "--space", sid, "--out", str(tmp_path / "a"), "--quiet",
-                 "--details"]) == 0
+    assert (
+        main(["export", "--space", sid, "--out", str(tmp_path / "a"), "--quiet", "--details"]) == 0
+    )
     assert set(read_export(tmp_path / "a")) == {*ENTITIES, *DETAIL_ENTITIES}
     code = main(["export", "--space", sid, "--out", str(tmp_path / "b"), "--details", "owners"])
     assert code == EXIT_USAGE and "parts must be" in capsys.readouterr().err
@@ -128,7 +156,8 @@ def test_cli_details_alone_means_every_part_and_bad_parts_are_usage_errors(env, 
 
 
 def test_the_notebook_cache_answers_details_only_from_a_snapshot_that_has_them(
-        emulator, client, tmp_path):
+    emulator, client, tmp_path
+):
     from taskade_frames import load_space as cached_load_space
 
     sid = personal(emulator)
@@ -143,11 +172,14 @@ def test_the_notebook_cache_answers_details_only_from_a_snapshot_that_has_them(
     key = ["project_id", "task_id"]
     pd.testing.assert_frame_equal(
         again.details.task_dates.sort_values(key, ignore_index=True),
-        live.sort_values(key, ignore_index=True), obj="task_dates")
+        live.sort_values(key, ignore_index=True),
+        obj="task_dates",
+    )
 
 
 def test_a_day_of_emulated_work_shows_in_the_diff_as_reassignments_and_slips(
-        emulator, client, tmp_path):
+    emulator, client, tmp_path
+):
     sid = personal(emulator)
     kw = {"progress": False, "details": ("assignees", "dates")}
     export_space(sid, tmp_path, client, snapshot="2026-01-01T000000Z", **kw)

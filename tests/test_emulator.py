@@ -35,9 +35,16 @@ class Answer(NamedTuple):
         return json.loads(self.raw)
 
 
-def send(conn: http.client.HTTPConnection, op: str, body: Any = None, *,
-         token: str | None = TOKEN, raw: bytes | None = None, method: str = "POST",
-         path: str | None = None) -> Answer:
+def send(
+    conn: http.client.HTTPConnection,
+    op: str,
+    body: Any = None,
+    *,
+    token: str | None = TOKEN,
+    raw: bytes | None = None,
+    method: str = "POST",
+    path: str | None = None,
+) -> Answer:
     headers = {"Content-Type": "application/json"}
     if token is not None:
         headers["Authorization"] = f"Bearer {token}"
@@ -77,8 +84,12 @@ def by_name(items: dict[str, Any]) -> dict[str, str]:
 def sample(emu) -> dict[str, str]:
     """Ids of the sample workspace by name."""
     ws = emu.workspace
-    out = {**by_name(ws.spaces), **by_name(ws.folders), **by_name(ws.projects),
-           **by_name(ws.agents)}
+    out = {
+        **by_name(ws.spaces),
+        **by_name(ws.folders),
+        **by_name(ws.projects),
+        **by_name(ws.agents),
+    }
     return out
 
 
@@ -86,11 +97,12 @@ def sample(emu) -> dict[str, str]:
 
 
 def test_list_spaces_accepts_no_body_and_filters_by_name(emu):
-    assert [s["name"] for s in post(emu, "listSpaces").json["items"]] == ["Acme Product",
-                                                                          "Personal"]
+    assert [s["name"] for s in post(emu, "listSpaces").json["items"]] == [
+        "Acme Product",
+        "Personal",
+    ]
     contains = {"filterBy": {"name": {"operator": "contains", "value": "acme"}}}
-    assert [s["name"] for s in post(emu, "listSpaces", contains).json["items"]] == [
-        "Acme Product"]
+    assert [s["name"] for s in post(emu, "listSpaces", contains).json["items"]] == ["Acme Product"]
     equals = {"filterBy": {"name": {"operator": "equals", "value": "acme product"}}}
     assert post(emu, "listSpaces", equals).json["items"] == []
 
@@ -138,11 +150,17 @@ def test_list_tasks_walks_1000_tasks_with_after(emu, sample):
 
 def test_before_returns_the_tasks_preceding_the_cursor(emu, sample):
     tasks = emu.workspace.tasks(sample["Bug Triage Backlog"])
-    page = post(emu, "listTasks", {"projectId": sample["Bug Triage Backlog"], "limit": 5,
-                                   "before": tasks[12]["id"]}).json["items"]
+    page = post(
+        emu,
+        "listTasks",
+        {"projectId": sample["Bug Triage Backlog"], "limit": 5, "before": tasks[12]["id"]},
+    ).json["items"]
     assert page == tasks[7:12]
-    page = post(emu, "listTasks", {"projectId": sample["Bug Triage Backlog"], "limit": 5,
-                                   "before": tasks[2]["id"]}).json["items"]
+    page = post(
+        emu,
+        "listTasks",
+        {"projectId": sample["Bug Triage Backlog"], "limit": 5, "before": tasks[2]["id"]},
+    ).json["items"]
     assert page == tasks[:2]
 
 
@@ -152,18 +170,27 @@ def test_cursor_errors(emu, sample):
     assert answer.status == 404
     assert answer.json["code"] == "not_found" and "cursor" in answer.json["message"]
     tasks = emu.workspace.tasks(sample["Bug Triage Backlog"])
-    both = {"projectId": sample["Bug Triage Backlog"], "after": tasks[0]["id"],
-            "before": tasks[5]["id"]}
+    both = {
+        "projectId": sample["Bug Triage Backlog"],
+        "after": tasks[0]["id"],
+        "before": tasks[5]["id"],
+    }
     assert post(emu, "listTasks", both).status == 400
 
 
 def test_blocks_page_like_tasks(emu, sample):
     items = post(emu, "listBlocks", {"projectId": sample["Q3 Product Roadmap"]}).json["items"]
-    assert [b["text"] for b in items] == ["Goals for the quarter", "Owner: Priya Patel",
-                                          "Review with leadership on 2 September"]
+    assert [b["text"] for b in items] == [
+        "Goals for the quarter",
+        "Owner: Priya Patel",
+        "Review with leadership on 2 September",
+    ]
     assert all(set(b) == {"id", "text", "completed"} for b in items)
-    after = post(emu, "listBlocks", {"projectId": sample["Q3 Product Roadmap"], "limit": 1,
-                                     "after": items[0]["id"]}).json["items"]
+    after = post(
+        emu,
+        "listBlocks",
+        {"projectId": sample["Q3 Product Roadmap"], "limit": 1, "after": items[0]["id"]},
+    ).json["items"]
     assert after == items[1:2]
 
 
@@ -171,9 +198,12 @@ def test_fields_members_and_share_links(emu, sample):
     fields = post(emu, "listFields", {"projectId": sample["Mobile App 2.0 Launch"]}).json["items"]
     kinds = [f["data"]["type"] for f in fields]
     assert kinds == ["Select", "Assign", "DateTime", "number", "boolean"]
-    members = [post(emu, "listProjectMembers", {"projectId": sample["Mobile App 2.0 Launch"],
-                                                "page": page}).json["items"]
-               for page in (1, 2, 3, 4)]
+    members = [
+        post(
+            emu, "listProjectMembers", {"projectId": sample["Mobile App 2.0 Launch"], "page": page}
+        ).json["items"]
+        for page in (1, 2, 3, 4)
+    ]
     assert [len(m) for m in members] == [20, 20, 5, 0]
     assert len({m["handle"] for page in members for m in page}) == 45
     shared = post(emu, "getShareLink", {"projectId": sample["Q3 Product Roadmap"]}).json["item"]
@@ -183,8 +213,11 @@ def test_fields_members_and_share_links(emu, sample):
 
 def test_my_projects_by_recency(emu):
     newest = post(emu, "listMyProjects", {"limit": 3}).json["items"]
-    assert [p["name"] for p in newest] == ["Acme Inbox", "Mobile App 2.0 Launch",
-                                           "Bug Triage Backlog"]
+    assert [p["name"] for p in newest] == [
+        "Acme Inbox",
+        "Mobile App 2.0 Launch",
+        "Bug Triage Backlog",
+    ]
     oldest = post(emu, "listMyProjects", {"sort": "viewed-asc", "limit": 1}).json["items"]
     assert oldest[0]["name"] == "Reading List & Courses"
     everything = post(emu, "listMyProjects", None).json["items"]
@@ -194,15 +227,27 @@ def test_my_projects_by_recency(emu):
 def test_agents_and_public_agent(emu, sample):
     # Acme's agents are all in folders; its home folder (the space id) has none.
     assert post(emu, "listAgents", {"spaceId": sample["Acme Product"]}).json["items"] == []
-    agents = [a for folder in ("Roadmap", "Engineering", "Go-to-Market")
-              for a in post(emu, "listAgents", {"spaceId": sample[folder]}).json["items"]]
-    assert [a["name"] for a in agents] == ["Roadmap Assistant", "Bug Triage Bot",
-                                           "Marketing Copywriter"]
+    agents = [
+        a
+        for folder in ("Roadmap", "Engineering", "Go-to-Market")
+        for a in post(emu, "listAgents", {"spaceId": sample[folder]}).json["items"]
+    ]
+    assert [a["name"] for a in agents] == [
+        "Roadmap Assistant",
+        "Bug Triage Bot",
+        "Marketing Copywriter",
+    ]
     assert all(isinstance(a["tools"], dict) and a["description"] for a in agents)
     home = post(emu, "listAgents", {"spaceId": sample["Personal"]}).json["items"]
     assert [a["name"] for a in home] == ["Home Planner"]
-    filtered = post(emu, "listAgents", {"spaceId": sample["Engineering"], "filterBy": {
-        "name": {"operator": "contains", "value": "bot"}}}).json["items"]
+    filtered = post(
+        emu,
+        "listAgents",
+        {
+            "spaceId": sample["Engineering"],
+            "filterBy": {"name": {"operator": "contains", "value": "bot"}},
+        },
+    ).json["items"]
     assert [a["name"] for a in filtered] == ["Bug Triage Bot"]
     item = post(emu, "getAgent", {"agentId": sample["Home Planner"]}).json["item"]
     assert item["space_id"] == sample["Personal"] and "commands" in item["data"]
@@ -220,11 +265,15 @@ def test_conversations_page_and_transcripts(emu, sample):
     assert convo["space_agent_id"] == agent and convo["data"]["llm"]["type"] == "openai"
     plain = post(emu, "getConversation", {"agentId": agent, "convoId": convo["id"]}).json
     assert "transcript" not in plain
-    full = post(emu, "getConversation", {"agentId": agent, "convoId": convo["id"],
-                                         "includeTranscript": True}).json
+    full = post(
+        emu,
+        "getConversation",
+        {"agentId": agent, "convoId": convo["id"], "includeTranscript": True},
+    ).json
     assert full["transcript"].startswith("User: ") and "\nAssistant: " in full["transcript"]
-    other = post(emu, "getConversation", {"agentId": sample["Home Planner"],
-                                          "convoId": convo["id"]})
+    other = post(
+        emu, "getConversation", {"agentId": sample["Home Planner"], "convoId": convo["id"]}
+    )
     assert other.status == 404
 
 
@@ -236,8 +285,12 @@ def test_media_and_templates_by_folder(emu, sample):
     assert post(emu, "getMedia", {"mediaId": media["id"]}).json["item"] == media
     templates = post(emu, "listTemplates", {"folderId": sample["Roadmap"]}).json["items"]
     assert len(templates) == 20
-    assert post(emu, "listTemplates", {"folderId": sample["Roadmap"], "page": 2,
-                                       "limit": 20}).json["items"][-1]["name"] == "Quarterly review"
+    assert (
+        post(emu, "listTemplates", {"folderId": sample["Roadmap"], "page": 2, "limit": 20}).json[
+            "items"
+        ][-1]["name"]
+        == "Quarterly review"
+    )
     # A space id stands for the space's home folder: Acme's is empty, Personal's is not.
     assert post(emu, "listMedia", {"folderId": sample["Acme Product"]}).json["items"] == []
     home = post(emu, "listMedia", {"folderId": sample["Personal"]}).json["items"]
@@ -259,8 +312,11 @@ def test_create_project_from_markdown_round_trips(emu, sample):
         "* [x] Star bullet\n"
         "\t- Tab child\n"
     )
-    answer = post(emu, "createProject", {"spaceId": sample["Personal"],
-                                         "contentType": "text/markdown", "content": markdown})
+    answer = post(
+        emu,
+        "createProject",
+        {"spaceId": sample["Personal"], "contentType": "text/markdown", "content": markdown},
+    )
     assert answer.status == 200
     project = answer.json["item"]
     assert project["name"] == "Launch 🚀 plan"
@@ -293,8 +349,11 @@ def test_complete_and_restore_project(emu, sample):
 
 
 def test_prompt_agent_gives_a_canned_summary_of_its_knowledge(emu, sample):
-    body = {"spaceId": sample["Personal"], "agentId": sample["Home Planner"],
-            "prompt": "What should I do next for the kitchen?"}
+    body = {
+        "spaceId": sample["Personal"],
+        "agentId": sample["Home Planner"],
+        "prompt": "What should I do next for the kitchen?",
+    }
     summary = post(emu, "promptAgent", body).json["summary"]
     assert "Home Planner" in summary
     assert "What should I do next for the kitchen?" in summary
@@ -309,8 +368,7 @@ def test_workspace_changes_show_up_in_responses(emu, sample):
     first = ws.tasks(project)[0]["id"]
     new = ws.add_task(project, "Check in online", parent_id=first)
     items = post(emu, "listTasks", {"projectId": project}).json["items"]
-    assert items[1] == {"id": new, "text": "Check in online", "parentId": first,
-                        "completed": False}
+    assert items[1] == {"id": new, "text": "Check in online", "parentId": first, "completed": False}
     ws.delete_task(project, first)
     items = post(emu, "listTasks", {"projectId": project}).json["items"]
     assert new not in {t["id"] for t in items} and len(items) == 4
@@ -357,8 +415,11 @@ def test_unknown_ids_are_404_in_one_request(emu, op):
 
 def test_project_not_found_envelope_is_exact(emu):
     assert post(emu, "getProject", {"projectId": "missing"}).json == {
-        "ok": False, "message": "Project not found", "code": "not_found",
-        "statusMessage": "Not Found"}
+        "ok": False,
+        "message": "Project not found",
+        "code": "not_found",
+        "statusMessage": "Not Found",
+    }
 
 
 @pytest.mark.parametrize("op", sorted(HANDLERS))
@@ -377,15 +438,18 @@ def test_a_missing_or_wrong_token_is_401(emu, op, token):
     assert answer.headers["content-type"] == "application/json; charset=utf-8"
 
 
-@pytest.mark.parametrize(("body", "words"), [
-    ({}, "missing required field 'projectId'"),
-    ({"projectId": 7}, "'projectId' must be a string"),
-    ({"projectId": ""}, "must not be empty"),
-    ({"projectId": "p", "limit": True}, "'limit' must be a number"),
-    ([1, 2], "must be an object"),
-    ("text", "must be an object"),
-    (None, "must be an object"),
-])
+@pytest.mark.parametrize(
+    ("body", "words"),
+    [
+        ({}, "missing required field 'projectId'"),
+        ({"projectId": 7}, "'projectId' must be a string"),
+        ({"projectId": ""}, "must not be empty"),
+        ({"projectId": "p", "limit": True}, "'limit' must be a number"),
+        ([1, 2], "must be an object"),
+        ("text", "must be an object"),
+        (None, "must be an object"),
+    ],
+)
 def test_malformed_bodies_are_400(emu, body, words):
     answer = post(emu, "listTasks", body)
     assert answer.status == 400
@@ -599,8 +663,9 @@ def test_repeat_page_fault(emu, sample):
     project = sample["Bug Triage Backlog"]
     first = post(emu, "listTasks", {"projectId": project, "limit": 10}).json["items"]
     emu.faults.push("repeat_page", operation="listTasks")
-    again = post(emu, "listTasks", {"projectId": project, "limit": 10,
-                                    "after": first[-1]["id"]}).json["items"]
+    again = post(
+        emu, "listTasks", {"projectId": project, "limit": 10, "after": first[-1]["id"]}
+    ).json["items"]
     assert again == first
     emu.faults.always("repeat_page", operation="listProjectMembers")
     body = {"projectId": sample["Mobile App 2.0 Launch"]}
@@ -612,8 +677,9 @@ def test_duplicate_fault_repeats_the_item_before_the_page(emu, sample):
     project = sample["Bug Triage Backlog"]
     first = post(emu, "listTasks", {"projectId": project, "limit": 10}).json["items"]
     emu.faults.push("duplicate")
-    second = post(emu, "listTasks", {"projectId": project, "limit": 10,
-                                     "after": first[-1]["id"]}).json["items"]
+    second = post(
+        emu, "listTasks", {"projectId": project, "limit": 10, "after": first[-1]["id"]}
+    ).json["items"]
     assert second[0] == first[-1] and len(second) == 11
     agent = sample["Roadmap Assistant"]
     page1 = post(emu, "listConversations", {"agentId": agent}).json["items"]
@@ -683,13 +749,15 @@ def test_cli_serves_until_stopped():
     out = io.StringIO()
     args = ["--port", "0", "--token", "cli-token", "--page-cap", "5"]
     with contextlib.redirect_stdout(out):
-        worker = threading.Thread(target=cli_main, args=(args,),
-                                  kwargs={"ready": ready, "stop": stop})
+        worker = threading.Thread(
+            target=cli_main, args=(args,), kwargs={"ready": ready, "stop": stop}
+        )
         worker.start()
         try:
             assert ready.wait(10)
-            base_url = next(line.split()[-1] for line in out.getvalue().splitlines()
-                            if "base URL" in line)
+            base_url = next(
+                line.split()[-1] for line in out.getvalue().splitlines() if "base URL" in line
+            )
             host, port = base_url.split("//")[1].split("/")[0].split(":")
             conn = http.client.HTTPConnection(host, int(port), timeout=10)
             try:

@@ -114,8 +114,9 @@ def test_tasks_out_of_document_order_are_refused():
 
 # -- outlines --------------------------------------------------------------------------
 
-outline_rows = st.lists(st.tuples(st.integers(0, 6), st.text(max_size=20), st.booleans()),
-                        max_size=30)
+outline_rows = st.lists(
+    st.tuples(st.integers(0, 6), st.text(max_size=20), st.booleans()), max_size=30
+)
 
 
 def _fix_depths(rows):
@@ -127,8 +128,9 @@ def _fix_depths(rows):
     return fixed
 
 
-@given(st.text(min_size=1, max_size=20).filter(lambda s: s.strip() == s and s.strip()),
-       outline_rows)
+@given(
+    st.text(min_size=1, max_size=20).filter(lambda s: s.strip() == s and s.strip()), outline_rows
+)
 def test_outlines_round_trip_any_text(name, rows):
     rows = _fix_depths(rows)
     parsed_name, parsed = parse_outline(render_outline(name, rows))
@@ -139,8 +141,12 @@ def test_outlines_round_trip_any_text(name, rows):
 def test_outline_is_lenient_about_hand_written_markdown():
     name, tasks = parse_outline("Intro line\n\n- a\n        - deep jump\n+ [X] plus\n")
     assert name == "Untitled"
-    assert [tuple(t) for t in tasks] == [(0, "Intro line", False), (0, "a", False),
-                                         (1, "deep jump", False), (0, "plus", True)]
+    assert [tuple(t) for t in tasks] == [
+        (0, "Intro line", False),
+        (0, "a", False),
+        (1, "deep jump", False),
+        (0, "plus", True),
+    ]
 
 
 # -- synthetic workspaces ---------------------------------------------------------------
@@ -187,8 +193,9 @@ def test_a_million_task_project_builds_in_seconds():
 def test_sample_file_matches_the_generator():
     if not SAMPLE_FILE.is_file():
         pytest.skip("data_samples/ is not next to the package (an installed copy)")
-    assert sample_workspace().to_json() == build_sample().to_json(), \
+    assert sample_workspace().to_json() == build_sample().to_json(), (
         "run: python -m taskade_frames.emulator._sample"
+    )
     assert SAMPLE_FILE.stat().st_size < 2_000_000
 
 
@@ -210,12 +217,12 @@ def test_sample_has_what_the_tests_and_demos_need():
     assert {"Select", "number", "string", "DateTime", "boolean", "Rating", "Assign"} <= kinds
 
 
-@given(st.lists(st.tuples(st.integers(0, 3), st.text(max_size=12), st.booleans()),
-                max_size=20))
+@given(st.lists(st.tuples(st.integers(0, 3), st.text(max_size=12), st.booleans()), max_size=20))
 def test_encoded_pages_equal_the_records(rows):
     table = TaskTable()
-    table.extend((f"id-{i}\"\\", depth, text, done)
-                 for i, (depth, text, done) in enumerate(_fix_depths(rows)))
+    table.extend(
+        (f'id-{i}"\\', depth, text, done) for i, (depth, text, done) in enumerate(_fix_depths(rows))
+    )
     for start, stop in ((0, None), (1, 3), (5, 100)):
         assert json.loads(table.encode(start, stop)) == table.records(start, stop)
 
@@ -242,7 +249,8 @@ def test_the_clock_starts_at_a_fixed_time_and_advance_moves_it_a_day_at_a_time()
     assert start == CLOCK_START and start.tzinfo is not None
     assert ws.clock - start == timedelta(days=3)
     assert ws.advance(days=0) == dict.fromkeys(
-        ("completed", "reopened", "added", "moved", "reassigned", "rescheduled"), 0)
+        ("completed", "reopened", "added", "moved", "reassigned", "rescheduled"), 0
+    )
     assert ws.clock - start == timedelta(days=3)
 
 
@@ -276,8 +284,13 @@ def test_a_workspace_read_from_a_file_never_hands_out_an_id_it_holds():
     block = ws.add_block(project, "a block")
 
     again = Workspace.from_json(ws.to_json())
-    fresh = [again.add_task(project, "new"), *again.add_outline(project, [(0, "x", False)]),
-             again.add_block(project, "another"), again.new_id(), again.new_id(uuid=True)]
+    fresh = [
+        again.add_task(project, "new"),
+        *again.add_outline(project, [(0, "x", False)]),
+        again.add_block(project, "another"),
+        again.new_id(),
+        again.new_id(uuid=True),
+    ]
 
     assert not set(fresh) & {*made, block, "s1", "p1"}
     assert Workspace.from_json(ws.to_json()).add_task(project, "new") == fresh[0]  # replayable
@@ -297,8 +310,12 @@ def test_advance_completes_reopens_adds_and_moves_tasks_as_it_reports():
     assert done_after - done_before == changes["completed"] - changes["reopened"]
     assert tasks_after - tasks_before == changes["added"]
     parents_before = {t["id"]: t.get("parentId") for ts in before.values() for t in ts}
-    moved = sum(1 for pid in ws.projects for t in ws.tasks(pid)
-                if t["id"] in parents_before and t.get("parentId") != parents_before[t["id"]])
+    moved = sum(
+        1
+        for pid in ws.projects
+        for t in ws.tasks(pid)
+        if t["id"] in parents_before and t.get("parentId") != parents_before[t["id"]]
+    )
     assert 0 < moved <= changes["moved"]  # a later move can put a task back
     for pid in ws.projects:
         _assert_document_order(ws.tasks(pid))
@@ -350,8 +367,11 @@ def test_advance_works_on_a_large_synthetic_project_with_sequential_ids():
 
 
 @settings(max_examples=30, deadline=None)
-@given(shape=st.lists(st.integers(0, 3), min_size=1, max_size=25),
-       done=st.lists(st.booleans(), min_size=25, max_size=25), days=st.integers(0, 4))
+@given(
+    shape=st.lists(st.integers(0, 3), min_size=1, max_size=25),
+    done=st.lists(st.booleans(), min_size=25, max_size=25),
+    days=st.integers(0, 4),
+)
 def test_advance_keeps_any_outline_well_formed(shape, done, days):
     ws = Workspace("h")
     project = ws.add_project(ws.add_space("S"), "P")

@@ -41,8 +41,9 @@ def emu(emulator):
     return emulator
 
 
-def post(emu: Emulator, op: str, body: Any = None, *, token: str | None = TOKEN,
-         method: str = "POST") -> tuple[int, Any]:
+def post(
+    emu: Emulator, op: str, body: Any = None, *, token: str | None = TOKEN, method: str = "POST"
+) -> tuple[int, Any]:
     conn = http.client.HTTPConnection(emu.host, emu.port, timeout=10)
     try:
         headers = {"Content-Type": "application/json"}
@@ -87,8 +88,14 @@ CASES: list[tuple[str, Any]] = [
     ("listFolders", lambda i: {"spaceId": i["space"]}),
     ("listProjects", lambda i: {"spaceId": i["space"]}),
     ("getProject", lambda i: {"projectId": i["project"]}),
-    ("createProject", lambda i: {"spaceId": i["space"], "contentType": "text/markdown",
-                                 "content": "# New\n- [ ] one\n  - [x] two"}),
+    (
+        "createProject",
+        lambda i: {
+            "spaceId": i["space"],
+            "contentType": "text/markdown",
+            "content": "# New\n- [ ] one\n  - [x] two",
+        },
+    ),
     ("completeProject", lambda i: {"projectId": i["project"]}),
     ("restoreProject", lambda i: {"projectId": i["project"]}),
     ("listMyProjects", lambda i: {"limit": 5, "page": 1, "sort": "viewed-asc"}),
@@ -102,11 +109,15 @@ CASES: list[tuple[str, Any]] = [
     ("listAgents", lambda i: {"spaceId": i["space"]}),
     ("getAgent", lambda i: {"agentId": i["agent"]}),
     ("getPublicAgent", lambda i: {"agentId": i["public_agent"]}),
-    ("promptAgent", lambda i: {"spaceId": i["space"], "agentId": i["agent"],
-                               "prompt": "What is blocked?"}),
+    (
+        "promptAgent",
+        lambda i: {"spaceId": i["space"], "agentId": i["agent"], "prompt": "What is blocked?"},
+    ),
     ("listConversations", lambda i: {"agentId": i["agent"]}),
-    ("getConversation", lambda i: {"agentId": i["agent"], "convoId": i["convo"],
-                                   "includeTranscript": True}),
+    (
+        "getConversation",
+        lambda i: {"agentId": i["agent"], "convoId": i["convo"], "includeTranscript": True},
+    ),
     ("listMedia", lambda i: {"folderId": i["gtm"]}),
     ("getMedia", lambda i: {"mediaId": i["media"]}),
     ("listTemplates", lambda i: {"folderId": i["roadmap_folder"]}),
@@ -144,8 +155,7 @@ def _spec_validator(spec: dict[str, Any], op: str) -> Draft7Validator:
         return out
 
     document = translate(copy.deepcopy(spec))
-    registry = Registry().with_resource("urn:taskade-v2",
-                                        Resource.from_contents(document, DRAFT7))
+    registry = Registry().with_resource("urn:taskade-v2", Resource.from_contents(document, DRAFT7))
     pointer = f"/paths/~1{op}/post/responses/200/content/application~1json/schema"
     return Draft7Validator({"$ref": f"urn:taskade-v2#{pointer}"}, registry=registry)
 
@@ -155,16 +165,18 @@ def spec() -> dict[str, Any]:
     return json.loads(SPEC_FILE.read_text(encoding="utf-8"))
 
 
-@pytest.mark.parametrize(("op", "make_body"), CASES, ids=[f"{op}-{n}" for n, (op, _) in
-                                                           enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("op", "make_body"), CASES, ids=[f"{op}-{n}" for n, (op, _) in enumerate(CASES)]
+)
 def test_response_matches_carried_schema(emu, op, make_body):
     status, payload = post(emu, op, make_body(ids(emu)))
     assert status == 200, payload
     Draft202012Validator(carried.load()["responses"][op]).validate(payload)
 
 
-@pytest.mark.parametrize(("op", "make_body"), CASES, ids=[f"{op}-{n}" for n, (op, _) in
-                                                           enumerate(CASES)])
+@pytest.mark.parametrize(
+    ("op", "make_body"), CASES, ids=[f"{op}-{n}" for n, (op, _) in enumerate(CASES)]
+)
 def test_response_matches_the_spec_itself(emu, spec, op, make_body):
     if spec is None:
         pytest.fail("the package no longer carries the v2 spec")
@@ -173,8 +185,11 @@ def test_response_matches_the_spec_itself(emu, spec, op, make_body):
     _spec_validator(spec, op).validate(payload)
 
 
-@pytest.mark.parametrize(("op", "make_body", "expected"), ERROR_CASES,
-                         ids=[f"{op}-{status}" for op, _, status in ERROR_CASES])
+@pytest.mark.parametrize(
+    ("op", "make_body", "expected"),
+    ERROR_CASES,
+    ids=[f"{op}-{status}" for op, _, status in ERROR_CASES],
+)
 def test_error_envelopes_match_error_schema(emu, spec, op, make_body, expected):
     status, payload = post(emu, op, make_body(ids(emu)))
     assert status == expected
@@ -193,8 +208,9 @@ def test_knob_and_fault_errors_match_error_schema(emu):
     assert status == 403
     error.validate(payload)
     emu.credits = 0
-    status, payload = post(emu, "promptAgent", {"spaceId": i["space"], "agentId": i["agent"],
-                                                "prompt": "hi"})
+    status, payload = post(
+        emu, "promptAgent", {"spaceId": i["space"], "agentId": i["agent"], "prompt": "hi"}
+    )
     assert status == 402
     error.validate(payload)
     emu.faults.push("status", status=503)

@@ -74,8 +74,7 @@ def test_the_dtypes_of_trees_and_histories_come_from_the_table():
 def test_snapshot_listings_have_the_declared_columns_and_dtypes(client, tmp_path):
     from taskade_frames import snapshots
 
-    export.export_space(next(iter(tf.load_spaces(client)["id"])), tmp_path, client,
-                        progress=False)
+    export.export_space(next(iter(tf.load_spaces(client)["id"])), tmp_path, client, progress=False)
     listed = snapshots.list_snapshots(tmp_path)
     assert dict(listed.dtypes) == schemas.dtypes("snapshots") and len(listed) == 1
 

@@ -13,7 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
@@ -44,16 +44,23 @@ from taskade_frames.space import load_space
 
 from .conftest import FAKE_TOKEN
 
-T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
-T1 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+T1 = datetime(2026, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 # Row order after a round trip follows the files; these keys make it comparable.
 KEYS = {
-    "spaces": ["id"], "folders": ["space_id", "id"], "projects": ["space_id", "id"],
-    "tasks": ["project_id", "position"], "blocks": ["project_id", "position"],
-    "fields": ["project_id", "id"], "members": ["project_id", "handle"],
-    "agents": ["space_id", "id"], "conversations": ["agent_id", "id"],
-    "media": ["folder_id", "id"], "templates": ["folder_id", "id"], "errors": ["resource", "id"],
+    "spaces": ["id"],
+    "folders": ["space_id", "id"],
+    "projects": ["space_id", "id"],
+    "tasks": ["project_id", "position"],
+    "blocks": ["project_id", "position"],
+    "fields": ["project_id", "id"],
+    "members": ["project_id", "handle"],
+    "agents": ["space_id", "id"],
+    "conversations": ["agent_id", "id"],
+    "media": ["folder_id", "id"],
+    "templates": ["folder_id", "id"],
+    "errors": ["resource", "id"],
 }
 
 
@@ -90,8 +97,11 @@ def parquet_files(root) -> list:
 def test_read_export_returns_the_loaders_frames(emulator, client, tmp_path):
     result = export_all(tmp_path, client, progress=False)
     loaded = {sid: load_space(sid, client, progress=False).frames() for sid in result.spaces}
-    expected = {e: pd.concat([f[e] for f in loaded.values()], ignore_index=True)
-                for e in DATASETS if e != "spaces"}
+    expected = {
+        e: pd.concat([f[e] for f in loaded.values()], ignore_index=True)
+        for e in DATASETS
+        if e != "spaces"
+    }
     expected["spaces"] = load_spaces(client)
 
     frames = read_export(tmp_path)
@@ -100,9 +110,11 @@ def test_read_export_returns_the_loaders_frames(emulator, client, tmp_path):
     for entity in DATASETS:
         got = frames[entity]
         assert dict(got.dtypes) == schemas.dtypes(entity), entity
-        pd.testing.assert_frame_equal(aligned(got, entity),
-                                      aligned(schemas.coerce(expected[entity], entity), entity),
-                                      obj=entity)
+        pd.testing.assert_frame_equal(
+            aligned(got, entity),
+            aligned(schemas.coerce(expected[entity], entity), entity),
+            obj=entity,
+        )
     assert len(frames["tasks"]) == result.rows["tasks"] > 1000
     assert frames["tasks"].attrs["snapshot"] == result.snapshot
 
@@ -117,8 +129,9 @@ def test_one_space_reads_back_as_load_space_did(emulator, client, tmp_path):
     assert result.spaces == [sid]
     assert frames["spaces"]["id"].tolist() == [sid]
     for entity, df in space.frames().items():
-        pd.testing.assert_frame_equal(aligned(frames[entity], entity), aligned(df, entity),
-                                      obj=entity)
+        pd.testing.assert_frame_equal(
+            aligned(frames[entity], entity), aligned(df, entity), obj=entity
+        )
 
 
 # -- layout, schemas, metadata ------------------------------------------------------
@@ -140,8 +153,9 @@ def test_every_entity_is_written_per_space_under_hive_partitions(exported):
     assert len(exported.spaces) == 2
     for entity in DATASETS:
         for sid in exported.spaces:
-            path = (out / entity / "snapshot=2026-11-29T120000Z" / f"space_id={sid}"
-                    / "part-0.parquet")
+            path = (
+                out / entity / "snapshot=2026-11-29T120000Z" / f"space_id={sid}" / "part-0.parquet"
+            )
             assert path.is_file(), path
     assert len(parquet_files(out)) == len(DATASETS) * 2
     manifest = json.loads(exported.manifest.read_text())
@@ -236,18 +250,23 @@ def test_duckdb_reads_the_tasks_dataset_with_hive_partitioning(emulator, client,
     ).fetchall()
 
     ws = emulator.workspace
-    per_space = {sid: sum(len(p.tasks) for p in ws.projects.values() if p.space_id == sid)
-                 for sid in ws.spaces}
-    assert rows == sorted([("2026-11-29T120000Z", sid, n) for sid, n in per_space.items()]
-                          + [("2026-11-30T120000Z", small, per_space[small])])
+    per_space = {
+        sid: sum(len(p.tasks) for p in ws.projects.values() if p.space_id == sid)
+        for sid in ws.spaces
+    }
+    assert rows == sorted(
+        [("2026-11-29T120000Z", sid, n) for sid, n in per_space.items()]
+        + [("2026-11-30T120000Z", small, per_space[small])]
+    )
     assert sum(per_space.values()) == first.rows["tasks"]
     assert per_space[small] == second.rows["tasks"]
     projects = con.sql(
         f"SELECT space_id, count(*) FROM read_parquet('{tmp_path}/projects/**/*.parquet', "
         "hive_partitioning=true) WHERE snapshot = '2026-11-29T120000Z' GROUP BY ALL"
     ).fetchall()
-    assert dict(projects) == {sid: sum(p.space_id == sid for p in ws.projects.values())
-                              for sid in first.spaces}
+    assert dict(projects) == {
+        sid: sum(p.space_id == sid for p in ws.projects.values()) for sid in first.spaces
+    }
 
 
 def test_pyarrow_dataset_reads_partitions_without_a_clash(exported):
@@ -261,8 +280,7 @@ def test_pyarrow_dataset_reads_partitions_without_a_clash(exported):
 # -- snapshots ---------------------------------------------------------------------------
 
 
-def test_snapshot_names_are_ordered_and_never_overwritten(emulator, client, tmp_path,
-                                                          monkeypatch):
+def test_snapshot_names_are_ordered_and_never_overwritten(emulator, client, tmp_path, monkeypatch):
     class Frozen(datetime):
         @classmethod
         def now(cls, tz=None):
@@ -294,15 +312,21 @@ def test_readers_raise_on_a_location_without_an_export(tmp_path, where):
     out = tmp_path / where
     if where == "empty-folder":
         out.mkdir()
-    for read in (list_snapshots, completion_history, read_export, diff_snapshots,
-                 lambda o: read_export(o, "2026-01-01T000000Z")):
+    for read in (
+        list_snapshots,
+        completion_history,
+        read_export,
+        diff_snapshots,
+        lambda o: read_export(o, "2026-01-01T000000Z"),
+    ):
         with pytest.raises(SnapshotNotFoundError, match="holds no export"):
             read(out)
     assert not (tmp_path / "typo-dir").exists()
 
 
 def test_uncommitted_snapshot_folders_are_invisible_and_cleaned_by_the_next_export(
-        emulator, client, tmp_path):
+    emulator, client, tmp_path
+):
     sid = small_space(emulator)
     first = export_space(sid, tmp_path, client, snapshot=T0, progress=False)
     # What a crash between moving folders and writing the manifest leaves behind.
@@ -341,8 +365,9 @@ def test_an_unwritable_folder_is_a_clear_error(emulator, client, tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["a-file"]
 
 
-@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
-                    reason="permissions do not stop root")
+@pytest.mark.skipif(
+    not hasattr(os, "geteuid") or os.geteuid() == 0, reason="permissions do not stop root"
+)
 def test_a_read_only_folder_is_a_clear_error(emulator, client, tmp_path):
     out = tmp_path / "ro"
     out.mkdir()
@@ -377,8 +402,10 @@ def test_diff_and_history_follow_changes_between_two_snapshots(emulator, client,
     pasteis = task_id(ws, trip, "Pastéis")
     eat = task_id(ws, trip, "Where to eat")
     layout = subtree_ids(ws, kitchen, task_id(ws, kitchen, "Layout"))
-    counts = {pid: (len(ws.tasks(pid)), sum(t["completed"] for t in ws.tasks(pid)))
-              for pid in (trip, kitchen)}
+    counts = {
+        pid: (len(ws.tasks(pid)), sum(t["completed"] for t in ws.tasks(pid)))
+        for pid in (trip, kitchen)
+    }
     export_space(sid, tmp_path, client, snapshot=T0, progress=False)
 
     ws.update_task(trip, flights, completed=True, text="Book flights (TAP, 14:05)")
@@ -395,17 +422,24 @@ def test_diff_and_history_follow_changes_between_two_snapshots(emulator, client,
     assert list(diff.columns) == list(snapshots.DIFF_COLUMNS)
     got = set(zip(diff["project_id"], diff["task_id"], diff["change"], strict=True))
     assert got == {
-        (trip, flights, "completed"), (trip, flights, "text_changed"),
-        (trip, passport, "reopened"), (trip, market, "text_changed"),
-        (trip, pasteis, "moved"), (trip, packed, "added"),
+        (trip, flights, "completed"),
+        (trip, flights, "text_changed"),
+        (trip, passport, "reopened"),
+        (trip, market, "text_changed"),
+        (trip, pasteis, "moved"),
+        (trip, packed, "added"),
     } | {(kitchen, t, "removed") for t in layout}
     assert len(layout) >= 2 and len(diff) == len(got)
     row = diff.set_index(["task_id", "change"])
     assert row.loc[(flights, "text_changed"), "text_after"] == "Book flights (TAP, 14:05)"
-    assert tuple(row.loc[(flights, "completed"), ["completed_before", "completed_after"]]) \
-        == (False, True)
-    assert tuple(row.loc[(passport, "reopened"), ["completed_before", "completed_after"]]) \
-        == (True, False)
+    assert tuple(row.loc[(flights, "completed"), ["completed_before", "completed_after"]]) == (
+        False,
+        True,
+    )
+    assert tuple(row.loc[(passport, "reopened"), ["completed_before", "completed_after"]]) == (
+        True,
+        False,
+    )
     assert row.loc[(market, "text_changed"), "text_before"].startswith("Time Out Market\n")
     assert row.loc[(pasteis, "moved"), "parent_before"] == eat
     assert pd.isna(row.loc[(pasteis, "moved"), "parent_after"])
@@ -414,15 +448,25 @@ def test_diff_and_history_follow_changes_between_two_snapshots(emulator, client,
     assert row.loc[(layout[0], "removed"), "text_before"] == "Layout"
     assert pd.isna(row.loc[(layout[0], "removed"), "completed_after"])
     assert str(diff["completed_after"].dtype) == "boolean"
-    pd.testing.assert_frame_equal(diff_snapshots(tmp_path, "2026-11-29T120000Z",
-                                                 "2026-11-30T120000Z", space_id=sid), diff)
+    pd.testing.assert_frame_equal(
+        diff_snapshots(tmp_path, "2026-11-29T120000Z", "2026-11-30T120000Z", space_id=sid), diff
+    )
     assert diff_snapshots(tmp_path, "latest", "latest").empty
 
     history = completion_history(tmp_path)
 
-    assert list(history.columns) == ["snapshot", "space_id", "project_id", "project_name",
-                                     "tasks", "completed", "share_completed",
-                                     "leaves_total", "leaves_done", "share_done"]
+    assert list(history.columns) == [
+        "snapshot",
+        "space_id",
+        "project_id",
+        "project_name",
+        "tasks",
+        "completed",
+        "share_completed",
+        "leaves_total",
+        "leaves_done",
+        "share_done",
+    ]
     assert str(history["snapshot"].dtype) == "datetime64[us, UTC]"
     assert str(history["share_completed"].dtype) == "Float64"
     assert history["snapshot"].unique().tolist() == [pd.Timestamp(T0), pd.Timestamp(T1)]
@@ -442,8 +486,7 @@ def test_diff_and_history_follow_changes_between_two_snapshots(emulator, client,
     assert h.loc[(pd.Timestamp(T0), kitchen), "project_name"] == "Kitchen Renovation"
 
 
-def test_projects_that_failed_to_load_are_neither_removed_nor_zero(emulator, client,
-                                                                    tmp_path):
+def test_projects_that_failed_to_load_are_neither_removed_nor_zero(emulator, client, tmp_path):
     ws = emulator.workspace
     trip = project_id(ws, "Trip to Lisbon")
     sid = ws.projects[trip].space_id
@@ -473,7 +516,8 @@ def test_previous_needs_two_snapshots(emulator, client, tmp_path):
 
 
 def test_a_full_disk_leaves_no_temporary_files_and_earlier_snapshots_intact(
-        emulator, client, tmp_path, monkeypatch):
+    emulator, client, tmp_path, monkeypatch
+):
     sid = small_space(emulator)
     first = export_space(sid, tmp_path, client, snapshot=T0, progress=False)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
@@ -494,8 +538,7 @@ def test_a_full_disk_leaves_no_temporary_files_and_earlier_snapshots_intact(
     assert read_export(tmp_path)["tasks"].attrs["snapshot"] == first.snapshot
 
 
-def test_a_failed_commit_removes_folders_already_moved(emulator, client, tmp_path,
-                                                       monkeypatch):
+def test_a_failed_commit_removes_folders_already_moved(emulator, client, tmp_path, monkeypatch):
     sid = small_space(emulator)
     export_space(sid, tmp_path, client, snapshot=T0, progress=False)
     before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
@@ -514,16 +557,14 @@ def test_a_failed_commit_removes_folders_already_moved(emulator, client, tmp_pat
 
 
 @pytest.mark.skipif(sys.platform == "win32", reason="advisory locks are POSIX")
-def test_an_export_waits_for_another_one_writing_to_the_same_folder(emulator, client,
-                                                                    tmp_path):
+def test_an_export_waits_for_another_one_writing_to_the_same_folder(emulator, client, tmp_path):
     import fcntl
 
     fd = os.open(tmp_path, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         with pytest.raises(ExportError, match="another export is writing"):
-            export_space(small_space(emulator), tmp_path, client, progress=False,
-                         lock_timeout=0.2)
+            export_space(small_space(emulator), tmp_path, client, progress=False, lock_timeout=0.2)
     finally:
         os.close(fd)
     assert export_space(small_space(emulator), tmp_path, client, progress=False).rows["tasks"]
@@ -606,9 +647,21 @@ def test_cli_warns_when_resources_failed(env, tmp_path, capsys):
 def test_cli_as_a_subprocess(env, tmp_path):
     sid = small_space(env)
     proc = subprocess.run(
-        [sys.executable, "-m", "taskade_frames", "export", "--space", sid, "--out",
-         str(tmp_path), "--quiet"],
-        capture_output=True, text=True, timeout=60, env=os.environ.copy(),
+        [
+            sys.executable,
+            "-m",
+            "taskade_frames",
+            "export",
+            "--space",
+            sid,
+            "--out",
+            str(tmp_path),
+            "--quiet",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=os.environ.copy(),
     )
 
     assert proc.returncode == 0, proc.stderr

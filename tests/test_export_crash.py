@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 import pandas as pd
@@ -29,8 +29,8 @@ from .conftest import FAKE_TOKEN
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="SIGKILL is POSIX")
 
 # In the past, so snapshots named after the clock sort after them.
-T0 = datetime(2020, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
-T1 = datetime(2020, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2020, 11, 29, 12, 0, 0, tzinfo=UTC)
+T1 = datetime(2020, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 
 def snapshots_seen_by_duckdb(out, entity: str) -> dict[str, int]:
@@ -38,15 +38,18 @@ def snapshots_seen_by_duckdb(out, entity: str) -> dict[str, int]:
     con = duckdb.connect()
     files = con.sql(f"SELECT file FROM glob('{out}/{entity}/**/*.parquet')").fetchall()
     seen = {f.split("snapshot=")[1].split(os.sep)[0]: 0 for (f,) in files}
-    seen.update(con.sql(
-        f"SELECT snapshot, count(*) FROM read_parquet('{out}/{entity}/**/*.parquet', "
-        "hive_partitioning=true) GROUP BY ALL"
-    ).fetchall())
+    seen.update(
+        con.sql(
+            f"SELECT snapshot, count(*) FROM read_parquet('{out}/{entity}/**/*.parquet', "
+            "hive_partitioning=true) GROUP BY ALL"
+        ).fetchall()
+    )
     return seen
 
 
 def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
-        emulator, client, tmp_path):
+    emulator, client, tmp_path
+):
     out = tmp_path / "out"
     ws = emulator.workspace
     first = export_space(list(ws.spaces)[-1], out, client, snapshot=T0, progress=False)
@@ -58,16 +61,18 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
     emulator.latency = 0.05
     env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out),
-         "--quiet"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 45
         staged: list = []
         while not staged:
-            assert proc.poll() is None, f"the export ended before it was killed: " \
-                                        f"{proc.communicate()}"
+            assert proc.poll() is None, (
+                f"the export ended before it was killed: {proc.communicate()}"
+            )
             assert time.monotonic() < deadline, "nothing was staged in time"
             time.sleep(0.01)
             staged = list((out / storage.STAGING).rglob("*.parquet"))
@@ -95,12 +100,13 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
     assert list_snapshots(out)["snapshot"].tolist() == [first.snapshot, rerun.snapshot]
     assert len(rerun.spaces) == len(ws.spaces)
     assert snapshots_seen_by_duckdb(out, "tasks") == {
-        first.snapshot: first.rows["tasks"], rerun.snapshot: all_tasks + 3}
+        first.snapshot: first.rows["tasks"],
+        rerun.snapshot: all_tasks + 3,
+    }
     assert read_export(out)["tasks"].attrs["snapshot"] == rerun.snapshot
 
 
-def test_a_kill_between_moving_folders_and_the_commit(emulator, client, tmp_path,
-                                                      monkeypatch):
+def test_a_kill_between_moving_folders_and_the_commit(emulator, client, tmp_path, monkeypatch):
     sid = list(emulator.workspace.spaces)[-1]
     first = export_space(sid, tmp_path, client, snapshot=T0, progress=False)
     real = os.replace
@@ -122,19 +128,22 @@ def test_a_kill_between_moving_folders_and_the_commit(emulator, client, tmp_path
     assert list_snapshots(tmp_path)["snapshot"].tolist() == [first.snapshot]
     assert read_export(tmp_path)["tasks"].attrs["snapshot"] == first.snapshot
     # The documented window: a raw glob sees moved folders until the next export.
-    assert set(snapshots_seen_by_duckdb(tmp_path, "tasks")) == {first.snapshot,
-                                                                 "2020-11-30T120000Z"}
+    assert set(snapshots_seen_by_duckdb(tmp_path, "tasks")) == {
+        first.snapshot,
+        "2020-11-30T120000Z",
+    }
 
     rerun = export_space(sid, tmp_path, client, snapshot=T1, progress=False)
 
     assert rerun.snapshot == "2020-11-30T120000Z"
     assert snapshots_seen_by_duckdb(tmp_path, "tasks") == {
-        first.snapshot: first.rows["tasks"], rerun.snapshot: rerun.rows["tasks"]}
+        first.snapshot: first.rows["tasks"],
+        rerun.snapshot: rerun.rows["tasks"],
+    }
     assert not (tmp_path / storage.STAGING).exists()
 
 
-def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator, client,
-                                                                      tmp_path):
+def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator, client, tmp_path):
     out = tmp_path / "out"
     ws = emulator.workspace
     first = export_space(list(ws.spaces)[-1], out, client, snapshot=T0, progress=False)
@@ -144,9 +153,10 @@ def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator,
     emulator.latency = 0.05
     env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out),
-         "--quiet"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 45
@@ -170,11 +180,10 @@ def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator,
         assert set(snapshots_seen_by_duckdb(out, entity)) == {first.snapshot}, entity
 
 
-def test_ctrl_c_during_a_space_load_drops_the_queued_calls(emulator, client, tmp_path,
-                                                           monkeypatch):
+def test_ctrl_c_during_a_space_load_drops_the_queued_calls(emulator, client, tmp_path, monkeypatch):
     from taskade_frames import space as space_mod
 
-    sid = list(emulator.workspace.spaces)[0]
+    sid = next(iter(emulator.workspace.spaces))
     export_space(sid, tmp_path / "full", client, progress=False)
     full = emulator.request_count()
     emulator.reset()

@@ -73,8 +73,13 @@ class TestRetryAfter:
 class TestRetryDecision:
     @pytest.mark.parametrize(
         "cls,status",
-        [(BadRequestError, 400), (AuthenticationError, 401), (OutOfCreditsError, 402),
-         (PermissionDeniedError, 403), (NotFoundError, 404)],
+        [
+            (BadRequestError, 400),
+            (AuthenticationError, 401),
+            (OutOfCreditsError, 402),
+            (PermissionDeniedError, 403),
+            (NotFoundError, 404),
+        ],
     )
     @pytest.mark.parametrize("write", [False, True])
     def test_client_errors_never_retry(self, cls, status, write):
@@ -131,8 +136,9 @@ class TestErrors:
         assert error_for_status(503) is ServerError
 
     def test_api_error_carries_context(self):
-        err = NotFoundError("Project not found", status=404, code="not_found",
-                            operation="getProject")
+        err = NotFoundError(
+            "Project not found", status=404, code="not_found", operation="getProject"
+        )
         assert (err.status, err.code, err.operation) == (404, "not_found", "getProject")
         assert "getProject" in str(err) and "404" in str(err)
 
@@ -144,8 +150,14 @@ class TestBaseUrl:
             check_base_url(url)
 
     @pytest.mark.parametrize(
-        "url", ["http://127.0.0.1:8765/api/v2", "http://localhost:1/api/v2", "http://[::1]:9/x",
-                "https://www.taskade.com/api/v2/"])
+        "url",
+        [
+            "http://127.0.0.1:8765/api/v2",
+            "http://localhost:1/api/v2",
+            "http://[::1]:9/x",
+            "https://www.taskade.com/api/v2/",
+        ],
+    )
     def test_loopback_and_https_are_fine(self, url):
         assert check_base_url(url) == url.rstrip("/")
 
@@ -182,7 +194,6 @@ class TestClientConfig:
         assert "fake-token" not in repr(c._transport)
         c.close()
 
-
     @pytest.mark.parametrize(
         ("base_url", "rate_limit", "expected"),
         [
@@ -205,11 +216,18 @@ class TestOperationsTable:
     def test_paging_styles(self):
         styles = {name: op.paging for name, op in OPERATIONS.items() if op.paging != "none"}
         assert styles == {
-            "listTasks": "cursor", "listBlocks": "cursor",
-            "listProjectMembers": "page", "listConversations": "page", "listMedia": "page",
-            "listTemplates": "page", "listMyProjects": "page",
-            "listSpaces": "single", "listFolders": "single", "listProjects": "single",
-            "listAgents": "single", "listFields": "single",
+            "listTasks": "cursor",
+            "listBlocks": "cursor",
+            "listProjectMembers": "page",
+            "listConversations": "page",
+            "listMedia": "page",
+            "listTemplates": "page",
+            "listMyProjects": "page",
+            "listSpaces": "single",
+            "listFolders": "single",
+            "listProjects": "single",
+            "listAgents": "single",
+            "listFields": "single",
         }
 
     def test_unknown_operations_are_writes_unless_reads(self):

@@ -85,13 +85,16 @@ def test_parent_ids_are_columns(client, ids):
 
 
 def test_empty_results_keep_columns_and_dtypes(client, ids):
-    created = client.call("createProject", spaceId=ids["space"], contentType="text/markdown",
-                          content="# Empty\n")
+    created = client.call(
+        "createProject", spaceId=ids["space"], contentType="text/markdown", content="# Empty\n"
+    )
     pid = created["item"]["id"]
-    for entity, df in [("tasks", tf.load_tasks(pid, client)),
-                       ("blocks", tf.load_blocks(pid, client)),
-                       ("fields", tf.load_fields(pid, client)),
-                       ("members", tf.load_members(pid, client))]:
+    for entity, df in [
+        ("tasks", tf.load_tasks(pid, client)),
+        ("blocks", tf.load_blocks(pid, client)),
+        ("fields", tf.load_fields(pid, client)),
+        ("members", tf.load_members(pid, client)),
+    ]:
         if entity in ("tasks", "blocks"):
             assert len(df) == 0
         assert_schema(df, entity)
@@ -151,8 +154,12 @@ def test_conversation_transcripts_and_messages(client, ids):
 def test_split_transcript_keeps_every_character():
     text = "Intro line\nUser: hi there\nAssistant: hello\nsecond line\nuser:again"
     turns = split_transcript(text)
-    assert turns == [(None, "Intro line"), ("user", "hi there"),
-                     ("assistant", "hello\nsecond line"), ("user", "again")]
+    assert turns == [
+        (None, "Intro line"),
+        ("user", "hi there"),
+        ("assistant", "hello\nsecond line"),
+        ("user", "again"),
+    ]
     assert split_transcript("") == [] and split_transcript(None) == []
 
 
@@ -227,11 +234,20 @@ def test_outline_round_trip_through_create_project(client, ids, which):
     """load_tasks -> Markdown outline -> createProject -> load_tasks gives the same tree."""
     original = tf.load_tasks(ids["projects"][which], client)
     outline = tf.to_markdown_outline(original, "Copy of a sample project")
-    created = client.call("createProject", spaceId=ids["space"], contentType="text/markdown",
-                          content=outline)["item"]
+    created = client.call(
+        "createProject", spaceId=ids["space"], contentType="text/markdown", content=outline
+    )["item"]
     copy = tf.load_tasks(created["id"], client)
-    same = ["text", "completed", "depth", "sibling_index", "n_children", "n_descendants",
-            "leaves_total", "leaves_done"]
+    same = [
+        "text",
+        "completed",
+        "depth",
+        "sibling_index",
+        "n_children",
+        "n_descendants",
+        "leaves_total",
+        "leaves_done",
+    ]
     pd.testing.assert_frame_equal(copy[same], original[same])
     # The same parent, by position: ids differ, shape does not.
     assert parent_positions(copy) == parent_positions(original)

@@ -70,8 +70,10 @@ def test_load_ext_registers_line_and_cell_magic(shell):
 def test_cell_is_sent_to_the_agent_and_the_reply_is_markdown(shell, emulator, target):
     space, agent = target
 
-    reply = run(shell, f"%%taskade --space {space} --agent {agent} --client client\n"
-                       "What should we ship next?\n")
+    reply = run(
+        shell,
+        f"%%taskade --space {space} --agent {agent} --client client\nWhat should we ship next?\n",
+    )
 
     assert isinstance(reply, Markdown) and isinstance(reply, AgentReply)
     assert reply.text.startswith("[Emulator canned reply]")
@@ -83,12 +85,14 @@ def test_cell_is_sent_to_the_agent_and_the_reply_is_markdown(shell, emulator, ta
 
 def test_dataframes_are_interpolated_as_markdown_tables(shell, emulator, target):
     space, agent = target
-    shell.user_ns["overdue"] = pd.DataFrame({"task": ["Ship | beta", "Fix login"],
-                                             "days": [3, 11]})
+    shell.user_ns["overdue"] = pd.DataFrame({"task": ["Ship | beta", "Fix login"], "days": [3, 11]})
     shell.user_ns["team"] = "Platform"
 
-    run(shell, f"%%taskade -s {space} -a {agent} -c client\n"
-               "Team {team}. Which of these first?\n{overdue}\nAnswer in {{bullets}}.")
+    run(
+        shell,
+        f"%%taskade -s {space} -a {agent} -c client\n"
+        "Team {team}. Which of these first?\n{overdue}\nAnswer in {{bullets}}.",
+    )
 
     sent = last_prompt(emulator)
     assert sent.startswith("Team Platform. Which of these first?")
@@ -160,11 +164,13 @@ def test_the_session_client_is_used_without_client(shell, emulator, client, targ
 
 
 def test_frame_to_markdown_keeps_tables_compact_and_valid():
-    df = pd.DataFrame({
-        "text": ["line one\nline two", "a|b", "x" * 100, None],
-        "done": pd.array([True, False, None, True], dtype="boolean"),
-        "share": [0.123456, 1.0, float("nan"), 2.5],
-    })
+    df = pd.DataFrame(
+        {
+            "text": ["line one\nline two", "a|b", "x" * 100, None],
+            "done": pd.array([True, False, None, True], dtype="boolean"),
+            "share": [0.123456, 1.0, float("nan"), 2.5],
+        }
+    )
 
     table = frame_to_markdown(df, max_cell_chars=20)
 
@@ -187,7 +193,10 @@ def test_frame_to_markdown_truncates_rows_and_columns_and_shows_the_index():
 
     by_depth = pd.Series([3, 4], index=pd.Index([0, 1], name="depth"), name="tasks")
     assert frame_to_markdown(by_depth).splitlines()[:3] == [
-        "| depth | tasks |", "| ---: | ---: |", "| 0 | 3 |"]
+        "| depth | tasks |",
+        "| ---: | ---: |",
+        "| 0 | 3 |",
+    ]
 
     empty = frame_to_markdown(pd.DataFrame({"a": []}))
     assert empty.endswith("_(no rows)_")

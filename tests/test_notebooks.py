@@ -95,5 +95,7 @@ def test_the_kernel_is_this_interpreter():
 
     spec = KernelSpecManager().get_kernel_spec("python3")
     argv0 = spec.argv[0]
-    assert argv0 in ("python", "python3", "{python}") or Path(argv0).resolve() == Path(
-        sys.executable).resolve(), spec.argv
+    assert (
+        argv0 in ("python", "python3", "{python}")
+        or Path(argv0).resolve() == Path(sys.executable).resolve()
+    ), spec.argv

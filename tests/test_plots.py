@@ -40,8 +40,16 @@ def history(space) -> pd.DataFrame:
     for week, when in enumerate(pd.date_range("2026-03-02", periods=3, freq="7D", tz="UTC")):
         for p in base.itertuples():
             completed = min(int(p.tasks), int(p.completed) + 2 * week)
-            rows.append({"snapshot": when, "space_id": space.space_id, "project_id": p.project_id,
-                         "project_name": p.project_name, "tasks": int(p.tasks), "completed": completed})
+            rows.append(
+                {
+                    "snapshot": when,
+                    "space_id": space.space_id,
+                    "project_id": p.project_id,
+                    "project_name": p.project_name,
+                    "tasks": int(p.tasks),
+                    "completed": completed,
+                }
+            )
     df = pd.DataFrame(rows)
     df["tasks"] = df["tasks"].astype("Int64")
     df["completed"] = df["completed"].astype("Int64")
@@ -141,9 +149,17 @@ def test_completion_over_time_with_one_snapshot(history, tmp_path):
 
 def history_at(times) -> pd.DataFrame:
     """Two projects getting done over the given snapshot times."""
-    rows = [{"snapshot": when, "project_id": pid, "project_name": pid.upper(), "tasks": 10,
-             "completed": min(10, i + offset)}
-            for i, when in enumerate(times) for pid, offset in (("a", 0), ("b", 2))]
+    rows = [
+        {
+            "snapshot": when,
+            "project_id": pid,
+            "project_name": pid.upper(),
+            "tasks": 10,
+            "completed": min(10, i + offset),
+        }
+        for i, when in enumerate(times)
+        for pid, offset in (("a", 0), ("b", 2))
+    ]
     return pd.DataFrame(rows)
 
 
@@ -178,8 +194,7 @@ def test_over_time_axis_for_many_snapshots_a_second_apart():
 
 
 def test_over_time_axis_for_snapshots_months_apart():
-    few, _, few_label = tick_labels(pd.date_range("2025-11-01", periods=4, freq="31D",
-                                                  tz="UTC"))
+    few, _, few_label = tick_labels(pd.date_range("2025-11-01", periods=4, freq="31D", tz="UTC"))
     many, _, _ = tick_labels(pd.date_range("2024-01-01", periods=30, freq="MS", tz="UTC"))
 
     assert few == ["Nov 2025", "Dec 2025", "Jan 2026", "Feb 2026"] and ":" not in few_label
@@ -202,8 +217,9 @@ def test_over_time_ticks_never_show_fractions_of_a_second(n, seconds):
 
 def test_over_time_axis_tells_apart_snapshots_within_one_second():
     # two exports in a quick loop commit in the same second ("...Z" and "...Z-2")
-    times = pd.to_datetime(["2026-03-02 10:42:59.100", "2026-03-02 10:42:59.650",
-                            "2026-03-02 10:43:00.200"], utc=True)
+    times = pd.to_datetime(
+        ["2026-03-02 10:42:59.100", "2026-03-02 10:42:59.650", "2026-03-02 10:43:00.200"], utc=True
+    )
 
     labels, _, xlabel = tick_labels(times)
 
@@ -212,8 +228,9 @@ def test_over_time_axis_tells_apart_snapshots_within_one_second():
 
 
 def test_over_time_axis_says_the_year_when_close_snapshots_span_two_years():
-    times = pd.to_datetime(["2025-06-01 10:00:00", "2026-01-01 10:00:00",
-                            "2026-01-01 10:00:05"], utc=True)
+    times = pd.to_datetime(
+        ["2025-06-01 10:00:00", "2026-01-01 10:00:00", "2026-01-01 10:00:05"], utc=True
+    )
 
     labels, _, xlabel = tick_labels(times)
 
@@ -222,14 +239,18 @@ def test_over_time_axis_says_the_year_when_close_snapshots_span_two_years():
 
 
 # Snapshots a few ms to years apart, often around a new year: steps of every scale.
-STEP_MS = st.one_of(st.integers(1, 999), st.integers(1_000, 86_400_000),
-                    st.integers(86_400_000, 3 * 365 * 86_400_000))
+STEP_MS = st.one_of(
+    st.integers(1, 999),
+    st.integers(1_000, 86_400_000),
+    st.integers(86_400_000, 3 * 365 * 86_400_000),
+)
 FEW_TIMES = st.tuples(
-    st.datetimes(min_value=pd.Timestamp("2020-12-31 23:59:58").to_pydatetime(),
-                 max_value=pd.Timestamp("2027-12-31").to_pydatetime()),
+    st.datetimes(
+        min_value=pd.Timestamp("2020-12-31 23:59:58").to_pydatetime(),
+        max_value=pd.Timestamp("2027-12-31").to_pydatetime(),
+    ),
     st.lists(STEP_MS, min_size=1, max_size=plots._FEW_SNAPSHOTS - 1),
-).map(lambda a: pd.Timestamp(a[0]).floor("ms")
-      + pd.to_timedelta(np.cumsum([0, *a[1]]), unit="ms"))
+).map(lambda a: pd.Timestamp(a[0]).floor("ms") + pd.to_timedelta(np.cumsum([0, *a[1]]), unit="ms"))
 
 
 @given(FEW_TIMES)
@@ -250,8 +271,7 @@ def test_a_few_snapshots_at_any_times_each_get_a_tick_that_says_when(times):
         (plots.completion_over_time, "history", "No snapshots yet"),
     ],
 )
-def test_empty_frames_give_an_axes_that_says_so(plot, frame, message, space, history,
-                                                tmp_path):
+def test_empty_frames_give_an_axes_that_says_so(plot, frame, message, space, history, tmp_path):
     frames = {"completion": space.completion(), "tasks": space.tasks, "history": history}
     empty = frames[frame].iloc[0:0]
 
@@ -264,8 +284,6 @@ def test_empty_frames_give_an_axes_that_says_so(plot, frame, message, space, his
 def test_importing_plots_does_not_import_matplotlib_pyplot_eagerly():
     import subprocess
 
-    code = ("import sys, taskade_frames.plots, taskade_frames;"
-            "print('matplotlib' in sys.modules)")
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True)
+    code = "import sys, taskade_frames.plots, taskade_frames;print('matplotlib' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -8,7 +8,7 @@ orphans, cycles and duplicate ids are property-tested in ``test_trees.py``
 from __future__ import annotations
 
 import io
-from datetime import timezone
+from datetime import UTC
 
 import pandas as pd
 import pyarrow as pa
@@ -78,8 +78,12 @@ def test_any_page_cap_and_page_size_yield_the_full_listing(
     key = "handle" if operation == "listProjectMembers" else "id"
 
     try:
-        with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, page_size=page_size,
-                           _hooks=Hooks(sleep=lambda s: None)) as c:
+        with TaskadeClient(
+            FAKE_TOKEN,
+            base_url=emulator.base_url,
+            page_size=page_size,
+            _hooks=Hooks(sleep=lambda s: None),
+        ) as c:
             listing = c.fetch_all(operation, projectId=listing_project)
     finally:
         emulator.clamp_pages = False
@@ -108,11 +112,17 @@ FLOAT = st.floats(allow_nan=False, width=64)
 TIME = st.datetimes(
     min_value=pd.Timestamp("1678-01-01").to_pydatetime(),
     max_value=pd.Timestamp("2261-12-31").to_pydatetime(),
-    timezones=st.just(timezone.utc),
+    timezones=st.just(UTC),
 ).map(lambda t: pd.Timestamp(t).floor("us"))
 
-VALUES = {"string": TEXT, "bool": st.booleans(), "int": INT64, "float": FLOAT,
-          "timestamp": TIME, "date": st.dates()}
+VALUES = {
+    "string": TEXT,
+    "bool": st.booleans(),
+    "int": INT64,
+    "float": FLOAT,
+    "timestamp": TIME,
+    "date": st.dates(),
+}
 
 
 @st.composite

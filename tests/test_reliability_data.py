@@ -53,8 +53,20 @@ UNICODE = {
 
 LONE_SURROGATES = ["\ud800", "a\udfffb", "\udc00\ud800", "ok 🙂 then \udbff"]
 
-NUMBER_LIKE_IDS = ["007", "1e3", "0x1F", "NaN", "Infinity", "-0", "1_000", "00",
-                   "12345678901234567890", "3.14", "true", "null"]
+NUMBER_LIKE_IDS = [
+    "007",
+    "1e3",
+    "0x1F",
+    "NaN",
+    "Infinity",
+    "-0",
+    "1_000",
+    "00",
+    "12345678901234567890",
+    "3.14",
+    "true",
+    "null",
+]
 
 
 def parquet_round_trip(df: pd.DataFrame, entity: str, path) -> pd.DataFrame:
@@ -81,8 +93,7 @@ def new_project(emulator):
 # -- text ---------------------------------------------------------------------------------
 
 
-def test_a_10_mb_task_text_survives_the_loader_and_parquet(client, emulator, new_project,
-                                                           tmp_path):
+def test_a_10_mb_task_text_survives_the_loader_and_parquet(client, emulator, new_project, tmp_path):
     chunk = "ascii, é, 🙂, עברית, \u200d, \x00, \n; "
     big = chunk * (10_000_000 // len(chunk.encode("utf-8")) + 1)
     assert len(big.encode("utf-8")) >= 10_000_000
@@ -119,12 +130,17 @@ def test_unicode_in_names_and_markdown_created_projects(client, emulator, tmp_pa
     space = client.call("listSpaces")["items"][0]["id"]
     # One task per line: texts with line breaks of any kind stay out (the outline
     # format escapes only "\n"); backslashes are escaped as the format says.
-    lines = [t.strip() for t in UNICODE.values()
-             if t.strip() and not any(c in t for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")]
+    lines = [
+        t.strip()
+        for t in UNICODE.values()
+        if t.strip() and not any(c in t for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029")
+    ]
     content = "# Ünïcødé 👩\u200d👩\u200d👧 مشروع\n" + "".join(
-        "- [ ] " + t.replace("\\", "\\\\") + "\n" for t in lines)
-    created = client.call("createProject", spaceId=space, contentType="text/markdown",
-                          content=content)["item"]
+        "- [ ] " + t.replace("\\", "\\\\") + "\n" for t in lines
+    )
+    created = client.call(
+        "createProject", spaceId=space, contentType="text/markdown", content=content
+    )["item"]
 
     df = load_tasks(created["id"], client)
 
@@ -148,16 +164,22 @@ def test_lone_surrogates_never_crash_nor_change_silently(client, emulator, new_p
     assert df.attrs["reports"][0]["replaced_surrogates"] == 1
 
 
-def test_lone_surrogates_become_replacement_characters_and_are_counted(client, emulator,
-                                                                      new_project, tmp_path):
+def test_lone_surrogates_become_replacement_characters_and_are_counted(
+    client, emulator, new_project, tmp_path
+):
     ws = emulator.workspace
     for text in ["fine", *LONE_SURROGATES]:
         ws.add_task(new_project, text)
 
     df = load_tasks(new_project, client)
 
-    assert df["text"].tolist() == ["fine", "\ufffd", "a\ufffdb", "\ufffd\ufffd",
-                                   "ok 🙂 then \ufffd"]
+    assert df["text"].tolist() == [
+        "fine",
+        "\ufffd",
+        "a\ufffdb",
+        "\ufffd\ufffd",
+        "ok 🙂 then \ufffd",
+    ]
     assert df.attrs["reports"][0]["replaced_surrogates"] == len(LONE_SURROGATES)
     assert_same_frame(parquet_round_trip(df, "tasks", tmp_path / "s.parquet"), df)
 
@@ -236,8 +258,9 @@ def test_missing_optional_task_fields_become_na(client, emulator, new_project, t
 
 def test_unknown_fields_are_ignored(client, emulator, new_project, tampered):
     task = emulator.workspace.add_task(new_project, "plain")
-    tampered[task] = lambda r: dict(r, assignees=[{"handle": "ana"}], dueDate=None,
-                                    zzExtra={"nested": ["ü", 1]})
+    tampered[task] = lambda r: dict(
+        r, assignees=[{"handle": "ana"}], dueDate=None, zzExtra={"nested": ["ü", 1]}
+    )
 
     df = load_tasks(new_project, client)
 

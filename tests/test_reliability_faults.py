@@ -85,15 +85,15 @@ def test_retry_after_as_an_http_date_is_waited_out(client, emulator, sleeps):
 
 
 def test_retry_after_as_a_past_http_date_means_now(client, emulator, sleeps):
-    emulator.faults.push("status", status=429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT",
-                         operation="listSpaces")
+    emulator.faults.push(
+        "status", status=429, retry_after="Wed, 21 Oct 2015 07:28:00 GMT", operation="listSpaces"
+    )
 
     assert client.call("listSpaces")["items"]
     assert sleeps == [0.0]
 
 
-def test_retry_after_as_an_http_date_hours_ahead_is_raised_not_slept(client, emulator,
-                                                                       sleeps):
+def test_retry_after_as_an_http_date_hours_ahead_is_raised_not_slept(client, emulator, sleeps):
     when = formatdate(time.time() + 2 * 3600, usegmt=True)
     emulator.faults.push("status", status=429, retry_after=when, operation="listSpaces")
 
@@ -105,8 +105,9 @@ def test_retry_after_as_an_http_date_hours_ahead_is_raised_not_slept(client, emu
 
 
 def test_unparseable_retry_after_falls_back_to_bounded_backoff(client, emulator, sleeps):
-    emulator.faults.push("status", count=3, status=429, retry_after="soon-ish",
-                         operation="listSpaces")
+    emulator.faults.push(
+        "status", count=3, status=429, retry_after="soon-ish", operation="listSpaces"
+    )
 
     assert client.call("listSpaces")["items"]
 
@@ -119,8 +120,9 @@ def test_unparseable_retry_after_falls_back_to_bounded_backoff(client, emulator,
 
 def test_a_long_429_storm_within_the_budget_ends_in_data(client, emulator, sleeps):
     budget = client.retry.max_rate_limit_retries
-    emulator.faults.push("status", count=budget, status=429, retry_after="1",
-                         operation="listSpaces")
+    emulator.faults.push(
+        "status", count=budget, status=429, retry_after="1", operation="listSpaces"
+    )
 
     assert client.call("listSpaces")["items"]
 
@@ -131,8 +133,9 @@ def test_a_long_429_storm_within_the_budget_ends_in_data(client, emulator, sleep
 
 def test_a_429_storm_beyond_the_budget_is_a_rate_limit_error(client, emulator, sleeps):
     budget = client.retry.max_rate_limit_retries
-    emulator.faults.push("status", count=budget + 1, status=429, retry_after="1",
-                         operation="listSpaces")
+    emulator.faults.push(
+        "status", count=budget + 1, status=429, retry_after="1", operation="listSpaces"
+    )
 
     with pytest.raises(RateLimitError) as info:
         client.call("listSpaces")
@@ -157,8 +160,9 @@ FAULTS = [
 
 
 @pytest.mark.parametrize(("kind", "params", "budget", "error"), FAULTS)
-def test_loader_survives_a_burst_within_the_retry_budget(client, emulator, project, kind,
-                                                         params, budget, error):
+def test_loader_survives_a_burst_within_the_retry_budget(
+    client, emulator, project, kind, params, budget, error
+):
     let_through(emulator, 2)
     emulator.faults.push(kind, count=budget, operation="listTasks", **params)
 
@@ -170,8 +174,9 @@ def test_loader_survives_a_burst_within_the_retry_budget(client, emulator, proje
 
 
 @pytest.mark.parametrize(("kind", "params", "budget", "error"), FAULTS)
-def test_loader_raises_a_typed_error_beyond_the_retry_budget(client, emulator, project, kind,
-                                                             params, budget, error):
+def test_loader_raises_a_typed_error_beyond_the_retry_budget(
+    client, emulator, project, kind, params, budget, error
+):
     let_through(emulator, 2)
     emulator.faults.push(kind, count=budget + 1, operation="listTasks", **params)
 
@@ -183,8 +188,9 @@ def test_loader_raises_a_typed_error_beyond_the_retry_budget(client, emulator, p
     assert emulator.request_count("listTasks") == 2 + budget + 1
 
 
-def test_absurd_retry_after_mid_listing_is_raised_without_sleeping(client, emulator, project,
-                                                                  sleeps):
+def test_absurd_retry_after_mid_listing_is_raised_without_sleeping(
+    client, emulator, project, sleeps
+):
     let_through(emulator, 2)
     emulator.faults.push("status", status=429, retry_after="86400", operation="listTasks")
 
@@ -207,8 +213,13 @@ def test_ok_false_inside_a_200_mid_listing_is_an_api_error(client, emulator, pro
 
 def test_ok_false_saying_rate_limited_is_retried_like_a_429(client, emulator, project):
     let_through(emulator, 2)
-    emulator.faults.push("ok_false", operation="listTasks", code="rate_limited",
-                         error_status=429, message="slow down")
+    emulator.faults.push(
+        "ok_false",
+        operation="listTasks",
+        code="rate_limited",
+        error_status=429,
+        message="slow down",
+    )
 
     df = load_tasks(project, client)
 
@@ -223,8 +234,7 @@ def test_ok_false_saying_rate_limited_is_retried_like_a_429(client, emulator, pr
 @pytest.fixture
 def impatient(emulator, sleeps):
     """A client that waits 0.5 s for an answer; the delay faults below hold theirs 2 s."""
-    c = TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, timeout=0.5,
-                      _hooks=recording(sleeps))
+    c = TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, timeout=0.5, _hooks=recording(sleeps))
     yield c
     c.close()
 
@@ -274,8 +284,7 @@ def test_a_listing_broken_mid_way_reports_itself_incomplete(client, emulator, pr
     assert pager.report.complete is False and pager.report.stop_reason == "not finished"
 
 
-def test_whole_space_records_a_failed_project_and_keeps_none_of_its_rows(client, emulator,
-                                                                        project):
+def test_whole_space_records_a_failed_project_and_keeps_none_of_its_rows(client, emulator, project):
     space = emulator.workspace.projects[project].space_id
     emulator.page_cap = None  # whole pages: the sample's big project stays one request
     # One worker, so that the four 503s all meet the same project's first request.

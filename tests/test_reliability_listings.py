@@ -203,17 +203,18 @@ def test_load_tasks_reads_a_moved_listing_again_like_fetch_all(client, emulator,
     df = load_tasks(pid, client)
 
     now = emulator.workspace.tasks(pid)
-    assert list(zip(df["id"], df["parent_id"].astype(object).where(df["parent_id"].notna(),
-                                                                     None), strict=True)) == [
-        (t["id"], t.get("parentId")) for t in now
-    ]
+    assert list(
+        zip(
+            df["id"],
+            df["parent_id"].astype(object).where(df["parent_id"].notna(), None),
+            strict=True,
+        )
+    ) == [(t["id"], t.get("parentId")) for t in now]
     report = df.attrs["reports"][0]
     assert report["complete"] and report["relists"] == 1
 
 
-def test_fetch_all_reads_a_moved_listing_again_and_gets_all_of_it(
-    client, emulator, moving_project
-):
+def test_fetch_all_reads_a_moved_listing_again_and_gets_all_of_it(client, emulator, moving_project):
     pid, first, moved = moving_project
     emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
 
@@ -226,8 +227,7 @@ def test_fetch_all_reads_a_moved_listing_again_and_gets_all_of_it(
     assert listing.report.complete and listing.report.relists == 1
 
 
-def test_a_cursor_item_seen_again_under_another_parent_is_a_move(client, emulator,
-                                                                 moving_project):
+def test_a_cursor_item_seen_again_under_another_parent_is_a_move(client, emulator, moving_project):
     """A server that overlaps pages by one shows the cursor item again: its parent changed."""
     pid, _, moved = moving_project
     emulator.faults.always("duplicate", operation="listTasks")
@@ -246,13 +246,15 @@ def test_a_cursor_item_seen_again_under_another_parent_is_a_move(client, emulato
 # -- a listing that never ends (issue 12.12) ---------------------------------------------
 
 
-def test_a_project_growing_faster_than_it_is_read_ends_at_the_deadline(client, emulator,
-                                                                        moving_project):
+def test_a_project_growing_faster_than_it_is_read_ends_at_the_deadline(
+    client, emulator, moving_project
+):
     pid = moving_project[0]
     emulator.faults.push("grow", count=10_000, operation="listTasks", n=20)
     ticks = iter(range(10**6))
-    pager = Pager(client, operation("listTasks"), {"projectId": pid},
-                  clock=lambda: float(next(ticks)))  # one "second" per look at the clock
+    pager = Pager(
+        client, operation("listTasks"), {"projectId": pid}, clock=lambda: float(next(ticks))
+    )  # one "second" per look at the clock
     client.listing_deadline = 30
 
     with pytest.raises(PaginationError, match="growing faster") as info:

@@ -131,8 +131,7 @@ def test_a_renamed_test_or_a_row_without_one_is_caught():
             "| c \\| d | e | same test, `[renamed-case]` |",
             "| f | g | `no_such_file.py::test_x` |",
             # split so that this file's text never holds the parameter id
-            "| h | i | `test_reliability_table.py::test_a_row_that_names_no_test_is_caught[qz"
-            "x]` |",
+            "| h | i | `test_reliability_table.py::test_a_row_that_names_no_test_is_caught[qzx]` |",
         ]
     )
     refs = references(table_rows(text))
@@ -141,7 +140,7 @@ def test_a_renamed_test_or_a_row_without_one_is_caught():
         (3, "test_reliability_table.py", "test_gone", ""),
         (4, "test_reliability_table.py", "test_gone", "renamed-case"),
         (5, "no_such_file.py", "test_x", ""),
-        (6, "test_reliability_table.py", "test_a_row_that_names_no_test_is_caught", "qz" "x"),
+        (6, "test_reliability_table.py", "test_a_row_that_names_no_test_is_caught", "qzx"),
     ]
     assert [p.split(": ", 1)[1] for p in missing(refs)] == [
         "test_reliability_table.py::test_gone: no such test",

@@ -98,7 +98,7 @@ def test_the_session_scan_looks_for_the_token_of_every_client_a_test_built():
 
     scanner = session_scanner()
 
-    assert scanner.find(f"...{token[4:4 + FRAGMENT]}...".encode())
+    assert scanner.find(f"...{token[4 : 4 + FRAGMENT]}...".encode())
     assert scanner.find(f"...{refused[-FRAGMENT:]}...".encode())
     # hypothesis registers hundreds of random strings; they are not tokens of a client
     assert scanner.find(b"...Zq8Wk3Xm5Pr1...") is None

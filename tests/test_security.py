@@ -45,7 +45,7 @@ from taskade_frames.space import load_space
 
 SECRET = "tskfake-" + "Zq7Rk2Wm9Xv4Tn8Lp3Hc6Jd1"
 # The token, its random part, and its tail: a truncated copy is a leak too.
-NEEDLES = (SECRET, SECRET[len("tskfake-"):], SECRET[-12:])
+NEEDLES = (SECRET, SECRET[len("tskfake-") :], SECRET[-12:])
 NOTEBOOK = Path(__file__).resolve().parents[1] / "notebooks" / "01_task_completion.ipynb"
 
 
@@ -106,8 +106,9 @@ class Recorder:
     headers, so it can echo them back the way a careless proxy would.
     """
 
-    def __init__(self, host: str,
-                 reply: Callable[[BaseHTTPRequestHandler], tuple[int, dict, bytes]]):
+    def __init__(
+        self, host: str, reply: Callable[[BaseHTTPRequestHandler], tuple[int, dict, bytes]]
+    ):
         self.requests: list[dict] = []
         recorder = self
 
@@ -120,8 +121,9 @@ class Recorder:
             def _any(self):
                 length = int(self.headers.get("Content-Length") or 0)
                 self.rfile.read(length)
-                recorder.requests.append({"method": self.command, "path": self.path,
-                                          "headers": dict(self.headers)})
+                recorder.requests.append(
+                    {"method": self.command, "path": self.path, "headers": dict(self.headers)}
+                )
                 status, headers, body = reply(self)
                 self.send_response(status)
                 for name, value in headers.items():
@@ -135,8 +137,9 @@ class Recorder:
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -187,12 +190,16 @@ def test_the_cli_export_never_writes_the_token(secret_env, tmp_path, capsys, cap
 
 def test_the_cli_export_in_a_process_with_debug_logging(secret_env, tmp_path):
     out_dir = tmp_path / "export"
-    program = ("import logging, sys; logging.basicConfig(level=logging.DEBUG); "
-               "from taskade_frames.cli import main; sys.exit(main(sys.argv[1:]))")
+    program = (
+        "import logging, sys; logging.basicConfig(level=logging.DEBUG); "
+        "from taskade_frames.cli import main; sys.exit(main(sys.argv[1:]))"
+    )
 
     proc = subprocess.run(
         [sys.executable, "-c", program, "export", "--all", "--out", str(out_dir)],
-        capture_output=True, timeout=120, env=dict(os.environ),
+        capture_output=True,
+        timeout=120,
+        env=dict(os.environ),
     )
 
     assert proc.returncode == 0, proc.stderr.decode()[-2000:]
@@ -209,17 +216,24 @@ def test_a_notebook_with_the_token_in_the_environment(secret_env, tmp_path, monk
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     monkeypatch.delenv("PYTHONWARNINGS", raising=False)
     nb = nbformat.read(NOTEBOOK, as_version=4)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import os\n"
-        "from taskade_frames.widgets import TokenPrompt\n"
-        "prompt = TokenPrompt()\n"
-        "prompt.token.value = os.environ['TASKADE_API_TOKEN']  # as if pasted\n"
-        "assert prompt.client is not None and prompt.token.value == ''\n"
-        "prompt"
-    ))
+    nb.cells.append(
+        nbformat.v4.new_code_cell(
+            "import os\n"
+            "from taskade_frames.widgets import TokenPrompt\n"
+            "prompt = TokenPrompt()\n"
+            "prompt.token.value = os.environ['TASKADE_API_TOKEN']  # as if pasted\n"
+            "assert prompt.client is not None and prompt.token.value == ''\n"
+            "prompt"
+        )
+    )
 
-    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute(env=dict(os.environ))
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute(env=dict(os.environ))
 
     text = nbformat.writes(nb)
     assert "image/png" in text and '"output_type": "error"' not in text
@@ -238,15 +252,25 @@ def rendered(fail: Callable[[], object]) -> list[str]:
         fail()
     except TaskadeError as exc:
         attrs = {k: v for k, v in vars(exc).items() if not k.startswith("__")}
-        return [str(exc), repr(exc), repr(attrs), describe_error(exc),
-                "".join(traceback.format_exception(exc))]
+        return [
+            str(exc),
+            repr(exc),
+            repr(attrs),
+            describe_error(exc),
+            "".join(traceback.format_exception(exc)),
+        ]
     raise AssertionError("the call did not fail")
 
 
 @pytest.fixture
 def secret_client(server):
-    c = TaskadeClient(SECRET, base_url=server.base_url, _hooks=Hooks(sleep=lambda s: None),
-                      timeout=0.5, retry=RetryPolicy(max_retries=1, max_rate_limit_retries=1))
+    c = TaskadeClient(
+        SECRET,
+        base_url=server.base_url,
+        _hooks=Hooks(sleep=lambda s: None),
+        timeout=0.5,
+        retry=RetryPolicy(max_retries=1, max_rate_limit_retries=1),
+    )
     yield c
     c.close()
 
@@ -295,8 +319,11 @@ def test_failing_calls_never_show_the_token(server, secret_client, caplog, emula
     # The wrong server for this token, one that is not listening, a bad URL.
     with TaskadeClient(SECRET, base_url=emulator.base_url) as wrong:
         texts += rendered(lambda: wrong.call("listSpaces"))
-    with TaskadeClient(SECRET, base_url=f"http://127.0.0.1:{_closed_port()}/api/v2",
-                       _hooks=Hooks(sleep=lambda s: None)) as nowhere:
+    with TaskadeClient(
+        SECRET,
+        base_url=f"http://127.0.0.1:{_closed_port()}/api/v2",
+        _hooks=Hooks(sleep=lambda s: None),
+    ) as nowhere:
         texts += rendered(lambda: nowhere.call("listSpaces"))
     texts += rendered(lambda: TaskadeClient(SECRET, base_url="http://api.example.com/v2"))
     texts += rendered(lambda: TaskadeClient(SECRET + " \n"))
@@ -306,25 +333,47 @@ def test_failing_calls_never_show_the_token(server, secret_client, caplog, emula
     assert leaks(*texts, *log_texts(caplog)) == []
 
 
-@pytest.mark.parametrize(("status", "content_type", "body"), [
-    pytest.param(401, "application/json", '{{"ok": false, "code": "unauthorized", '
-                 '"message": "{h}"}}', id="401-message"),
-    pytest.param(401, "application/json", '{{"ok": false, "code": "unauthorized", '
-                 '"message": "no", "statusMessage": "{h}"}}', id="401-statusMessage"),
-    pytest.param(200, "application/json", '{{"ok": false, "code": "{h}", "message": "no"}}',
-                 id="ok-false-code"),
-    pytest.param(502, "text/html", "<html><body>upstream refused {h}</body></html>",
-                 id="html-502"),
-    pytest.param(200, "application/json", '{{"ok": true, "items": "{h}', id="truncated"),
-])
+@pytest.mark.parametrize(
+    ("status", "content_type", "body"),
+    [
+        pytest.param(
+            401,
+            "application/json",
+            '{{"ok": false, "code": "unauthorized", "message": "{h}"}}',
+            id="401-message",
+        ),
+        pytest.param(
+            401,
+            "application/json",
+            '{{"ok": false, "code": "unauthorized", "message": "no", "statusMessage": "{h}"}}',
+            id="401-statusMessage",
+        ),
+        pytest.param(
+            200,
+            "application/json",
+            '{{"ok": false, "code": "{h}", "message": "no"}}',
+            id="ok-false-code",
+        ),
+        pytest.param(
+            502, "text/html", "<html><body>upstream refused {h}</body></html>", id="html-502"
+        ),
+        pytest.param(200, "application/json", '{{"ok": true, "items": "{h}', id="truncated"),
+    ],
+)
 def test_a_server_echoing_the_authorization_header_is_redacted(status, content_type, body):
     def reply(handler):
         echo = handler.headers.get("Authorization", "")
         return status, {"Content-Type": content_type}, body.format(h=echo).encode()
 
-    with Recorder("127.0.0.1", reply) as echo, \
-            TaskadeClient(SECRET, base_url=f"{echo.url}/api/v2", _hooks=Hooks(sleep=lambda s: None),
-                          retry=RetryPolicy(max_retries=0)) as c:
+    with (
+        Recorder("127.0.0.1", reply) as echo,
+        TaskadeClient(
+            SECRET,
+            base_url=f"{echo.url}/api/v2",
+            _hooks=Hooks(sleep=lambda s: None),
+            retry=RetryPolicy(max_retries=0),
+        ) as c,
+    ):
         texts = rendered(lambda: c.call("listSpaces"))
 
     assert echo.requests[0]["headers"]["Authorization"] == f"Bearer {SECRET}"  # it did echo
@@ -335,8 +384,9 @@ def _locals_of(fail: Callable[[], object]) -> str:
     try:
         fail()
     except TaskadeError as exc:
-        return "".join(traceback.TracebackException.from_exception(
-            exc, capture_locals=True).format())
+        return "".join(
+            traceback.TracebackException.from_exception(exc, capture_locals=True).format()
+        )
     raise AssertionError("the call did not fail")
 
 
@@ -344,18 +394,24 @@ def test_tracebacks_with_locals_of_api_errors_never_show_the_token(server, secre
     """IPython's ``%xmode Verbose``, rich's ``show_locals`` and error trackers print the
     local variables of every frame of a traceback and of its causes."""
     server.faults.push("html", count=2)
-    texts = [_locals_of(lambda: secret_client.call("listSpaces")),
-             _locals_of(lambda: secret_client.call("getProject", projectId="missing"))]
+    texts = [
+        _locals_of(lambda: secret_client.call("listSpaces")),
+        _locals_of(lambda: secret_client.call("getProject", projectId="missing")),
+    ]
     assert "secret_client" in texts[0] or "self" in texts[0]  # locals really were captured
     assert leaks(*texts) == []
 
 
 @pytest.mark.parametrize("fault", ["refused", "reset", "timeout"])
-def test_tracebacks_with_locals_of_transport_errors_never_show_the_token(server,
-                                                                          secret_client, fault):
+def test_tracebacks_with_locals_of_transport_errors_never_show_the_token(
+    server, secret_client, fault
+):
     if fault == "refused":
-        with TaskadeClient(SECRET, base_url=f"http://127.0.0.1:{_closed_port()}/api/v2",
-                           _hooks=Hooks(sleep=lambda s: None)) as nowhere:
+        with TaskadeClient(
+            SECRET,
+            base_url=f"http://127.0.0.1:{_closed_port()}/api/v2",
+            _hooks=Hooks(sleep=lambda s: None),
+        ) as nowhere:
             text = _locals_of(lambda: nowhere.call("listSpaces"))
     else:
         server.faults.push("reset" if fault == "reset" else "delay", count=2, seconds=2.0)
@@ -370,9 +426,12 @@ def test_tracebacks_with_locals_of_transport_errors_never_show_the_token(server,
 def test_redirects_to_another_host_are_not_followed(status):
     with Recorder("127.0.0.2", lambda h: _json_reply(200, {"ok": True, "items": []})) as other:
         target = f"{other.url}/api/v2/listSpaces"
-        with Recorder("127.0.0.1", lambda h: (status, {"Location": target}, b"")) as first, \
-                TaskadeClient(SECRET, base_url=f"{first.url}/api/v2",
-                              _hooks=Hooks(sleep=lambda s: None)) as c:
+        with (
+            Recorder("127.0.0.1", lambda h: (status, {"Location": target}, b"")) as first,
+            TaskadeClient(
+                SECRET, base_url=f"{first.url}/api/v2", _hooks=Hooks(sleep=lambda s: None)
+            ) as c,
+        ):
             texts = rendered(lambda: c.call("listSpaces"))
             with pytest.raises(InvalidResponseError) as info:
                 c.call("listSpaces")
@@ -397,16 +456,19 @@ def test_proxies_from_the_environment_are_ignored_with_trust_env_false(server, m
     assert server.request_count("listSpaces") == 1
 
 
-@pytest.mark.parametrize("url", [
-    "http://api.example.com/v2",
-    "http://localhost.example.com/api/v2",  # not localhost
-    "http://127.0.0.1.example.com/api/v2",  # not loopback
-    "http://127.0.0.1@example.com/api/v2",  # userinfo, the host is example.com
-    "http://0.0.0.0:8765/api/v2",  # every interface, not loopback
-    "http://10.0.0.5/api/v2",
-    "http://[fe80::1]/api/v2",
-    "HTTP://EXAMPLE.COM/api/v2",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://api.example.com/v2",
+        "http://localhost.example.com/api/v2",  # not localhost
+        "http://127.0.0.1.example.com/api/v2",  # not loopback
+        "http://127.0.0.1@example.com/api/v2",  # userinfo, the host is example.com
+        "http://0.0.0.0:8765/api/v2",  # every interface, not loopback
+        "http://10.0.0.5/api/v2",
+        "http://[fe80::1]/api/v2",
+        "HTTP://EXAMPLE.COM/api/v2",
+    ],
+)
 def test_plain_http_off_this_machine_is_refused_before_sending(url, monkeypatch):
     with pytest.raises(ConfigurationError, match=r"plain http|http\(s\)|credentials") as info:
         TaskadeClient(SECRET, base_url=url)
@@ -417,9 +479,16 @@ def test_plain_http_off_this_machine_is_refused_before_sending(url, monkeypatch)
         TaskadeClient()
 
 
-@pytest.mark.parametrize("url", ["http://127.0.0.1:1/api/v2", "http://localhost:1/api/v2",
-                                 "http://[::1]:1/api/v2", "http://127.8.9.10:1/api/v2",
-                                 "https://api.example.com/v2"])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:1/api/v2",
+        "http://localhost:1/api/v2",
+        "http://[::1]:1/api/v2",
+        "http://127.8.9.10:1/api/v2",
+        "https://api.example.com/v2",
+    ],
+)
 def test_loopback_http_and_https_are_allowed(url):
     with TaskadeClient(SECRET, base_url=url) as c:
         assert c.base_url == url

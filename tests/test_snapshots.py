@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -31,9 +31,9 @@ from taskade_frames.space import load_space
 
 from .conftest import FAKE_TOKEN
 
-T0 = datetime(2020, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
-T1 = datetime(2020, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
-T2 = datetime(2020, 12, 1, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2020, 11, 29, 12, 0, 0, tzinfo=UTC)
+T1 = datetime(2020, 11, 30, 12, 0, 0, tzinfo=UTC)
+T2 = datetime(2020, 12, 1, 12, 0, 0, tzinfo=UTC)
 
 
 def small_space(emulator) -> str:
@@ -48,8 +48,9 @@ def by_keys(df: pd.DataFrame) -> pd.DataFrame:
 # -- round trip under every behaviour profile ---------------------------------------------
 
 
-def test_round_trip_gives_the_loaders_frames_under_every_profile(profile_emulator,
-                                                                 profile_client, tmp_path):
+def test_round_trip_gives_the_loaders_frames_under_every_profile(
+    profile_emulator, profile_client, tmp_path
+):
     result = export_all(tmp_path, profile_client, progress=False)
     live = [load_space(sid, profile_client, progress=False).frames() for sid in result.spaces]
 
@@ -60,8 +61,9 @@ def test_round_trip_gives_the_loaders_frames_under_every_profile(profile_emulato
             expected = load_spaces(profile_client)
         else:
             expected = pd.concat([f[entity] for f in live], ignore_index=True)
-        pd.testing.assert_frame_equal(by_keys(frames[entity]),
-                                      by_keys(schemas.coerce(expected, entity)), obj=entity)
+        pd.testing.assert_frame_equal(
+            by_keys(frames[entity]), by_keys(schemas.coerce(expected, entity)), obj=entity
+        )
     ws = profile_emulator.workspace
     truth = {t["id"] for p in ws.projects.values() for t in ws.tasks(p.id)}
     assert set(frames["tasks"]["id"]) == truth
@@ -143,8 +145,9 @@ def _interrupt_on(monkeypatch, when):
     monkeypatch.setattr(storage.Store, "move", move)
 
 
-def test_ctrl_c_right_after_the_commit_point_keeps_the_snapshot_whole(emulator, client,
-                                                                      tmp_path, monkeypatch):
+def test_ctrl_c_right_after_the_commit_point_keeps_the_snapshot_whole(
+    emulator, client, tmp_path, monkeypatch
+):
     sid = small_space(emulator)
     export_space(sid, tmp_path, client, snapshot=T0, progress=False)
     _interrupt_on(monkeypatch, "after-manifest")
@@ -160,8 +163,9 @@ def test_ctrl_c_right_after_the_commit_point_keeps_the_snapshot_whole(emulator, 
     assert not (tmp_path / storage.STAGING).exists()
 
 
-def test_ctrl_c_before_the_commit_point_leaves_nothing_visible(emulator, client, tmp_path,
-                                                                monkeypatch):
+def test_ctrl_c_before_the_commit_point_leaves_nothing_visible(
+    emulator, client, tmp_path, monkeypatch
+):
     sid = small_space(emulator)
     export_space(sid, tmp_path, client, snapshot=T0, progress=False)
     _interrupt_on(monkeypatch, "before-manifest")
@@ -186,8 +190,9 @@ def _damage(out, how: str, name: str) -> None:
 
 
 @pytest.mark.parametrize("how", ["part-deleted", "part-truncated", "manifest-garbled"])
-def test_a_damaged_snapshot_is_reported_and_skipped_never_a_dead_end(emulator, client,
-                                                                     tmp_path, how):
+def test_a_damaged_snapshot_is_reported_and_skipped_never_a_dead_end(
+    emulator, client, tmp_path, how
+):
     sid = small_space(emulator)
     for when in (T0, T1, T2):
         export_space(sid, tmp_path, client, snapshot=when, progress=False)
@@ -204,8 +209,7 @@ def test_a_damaged_snapshot_is_reported_and_skipped_never_a_dead_end(emulator, c
         read_export(tmp_path, "2020-12-01T120000Z")
     with pytest.warns(DamagedSnapshotWarning, match="2020-12-01T120000Z"):
         history = completion_history(tmp_path)
-    assert history["snapshot"].drop_duplicates().tolist() == [pd.Timestamp(T0),
-                                                              pd.Timestamp(T1)]
+    assert history["snapshot"].drop_duplicates().tolist() == [pd.Timestamp(T0), pd.Timestamp(T1)]
     later = export_space(sid, tmp_path, client, progress=False)
     assert read_export(tmp_path, later.snapshot)["tasks"].attrs["snapshot"] == later.snapshot
 
@@ -238,10 +242,21 @@ def _break(ws, how: str) -> str:
     return sid
 
 
-@pytest.mark.parametrize("how", ["empty-id", "blank-id", "long-id", "field-data-string",
-                                 "deeply-nested", "llm-string", "ended-out-of-range"])
-def test_one_bad_space_becomes_errors_rows_and_the_others_are_committed(emulator, client,
-                                                                        tmp_path, how):
+@pytest.mark.parametrize(
+    "how",
+    [
+        "empty-id",
+        "blank-id",
+        "long-id",
+        "field-data-string",
+        "deeply-nested",
+        "llm-string",
+        "ended-out-of-range",
+    ],
+)
+def test_one_bad_space_becomes_errors_rows_and_the_others_are_committed(
+    emulator, client, tmp_path, how
+):
     good = list(emulator.workspace.spaces)
     bad = _break(emulator.workspace, how)
 
@@ -260,8 +275,12 @@ def test_one_bad_space_becomes_errors_rows_and_the_others_are_committed(emulator
 
 
 def test_export_space_of_an_unusable_id_is_a_clear_error_and_writes_nothing(client, tmp_path):
-    for sid, error in (("", ValueError), ("   ", ValueError), ("x" * 300, ValueError),
-                       (5, TypeError)):
+    for sid, error in (
+        ("", ValueError),
+        ("   ", ValueError),
+        ("x" * 300, ValueError),
+        (5, TypeError),
+    ):
         with pytest.raises(error):
             export_space(sid, tmp_path / "out", client, progress=False)
     assert not (tmp_path / "out").exists()
@@ -270,8 +289,9 @@ def test_export_space_of_an_unusable_id_is_a_clear_error_and_writes_nothing(clie
 # -- 14.3: arguments that cannot be mixed up ----------------------------------------------
 
 
-def test_swapped_arguments_are_a_type_error_and_leave_no_stray_folder(emulator, client,
-                                                                      tmp_path, monkeypatch):
+def test_swapped_arguments_are_a_type_error_and_leave_no_stray_folder(
+    emulator, client, tmp_path, monkeypatch
+):
     monkeypatch.chdir(tmp_path)
     sid = small_space(emulator)
     with pytest.raises(TypeError, match="out must be a local path or a URI"):
@@ -303,8 +323,9 @@ def test_file_uris_write_the_same_export(emulator, client, tmp_path):
 # -- 14.3: snapshot arguments take what the library returns ---------------------------------
 
 
-def test_snapshot_arguments_accept_the_names_timestamps_and_dates_returned(emulator, client,
-                                                                           tmp_path):
+def test_snapshot_arguments_accept_the_names_timestamps_and_dates_returned(
+    emulator, client, tmp_path
+):
     sid = small_space(emulator)
     for when in (T0, T1):
         export_space(sid, tmp_path, client, snapshot=when, progress=False)
@@ -312,13 +333,19 @@ def test_snapshot_arguments_accept_the_names_timestamps_and_dates_returned(emula
     listed = list_snapshots(tmp_path)
     history = completion_history(tmp_path)
 
-    for value in (listed["snapshot_time"].iloc[0], history["snapshot"].iloc[0], T0,
-                  T0.date(), listed["snapshot"].iloc[0]):
+    for value in (
+        listed["snapshot_time"].iloc[0],
+        history["snapshot"].iloc[0],
+        T0,
+        T0.date(),
+        listed["snapshot"].iloc[0],
+    ):
         assert read_export(tmp_path, value)["tasks"].attrs["snapshot"] == "2020-11-29T120000Z"
     newest = listed["snapshot_time"].iloc[-1]
     assert read_export(tmp_path, newest)["tasks"].attrs["snapshot"] == last.snapshot
-    assert diff_snapshots(tmp_path, listed["snapshot_time"].iloc[0],
-                          history["snapshot"].iloc[-1]).empty
+    assert diff_snapshots(
+        tmp_path, listed["snapshot_time"].iloc[0], history["snapshot"].iloc[-1]
+    ).empty
     with pytest.raises(TypeError):
         read_export(tmp_path, 3)
     with pytest.raises(ValueError, match="timezone"):
@@ -336,16 +363,20 @@ def test_prune_keeps_the_newest_and_removes_leftovers(emulator, client, tmp_path
     orphan.mkdir(parents=True)
 
     dry = prune_snapshots(tmp_path, keep_last=1, dry_run=True)
-    assert dry[dry["kind"] == "snapshot"]["name"].tolist() == ["2020-11-29T120000Z",
-                                                               "2020-11-30T120000Z"]
+    assert dry[dry["kind"] == "snapshot"]["name"].tolist() == [
+        "2020-11-29T120000Z",
+        "2020-11-30T120000Z",
+    ]
     assert len(list_snapshots(tmp_path)) == 3
 
     removed = prune_snapshots(tmp_path, keep_last=2)
 
     assert removed[removed["kind"] == "snapshot"]["name"].tolist() == ["2020-11-29T120000Z"]
     assert "tasks/snapshot=2020-12-02T120000Z" in removed["name"].tolist()
-    assert list_snapshots(tmp_path)["snapshot"].tolist() == ["2020-11-30T120000Z",
-                                                            "2020-12-01T120000Z"]
+    assert list_snapshots(tmp_path)["snapshot"].tolist() == [
+        "2020-11-30T120000Z",
+        "2020-12-01T120000Z",
+    ]
     for entity in DATASETS:
         assert not (tmp_path / entity / "snapshot=2020-11-29T120000Z").exists()
     # Everything is older than a day, but the newest snapshot always stays.
@@ -375,8 +406,12 @@ def test_prune_waits_for_a_running_export(emulator, client, tmp_path):
 
 
 def test_prune_rejects_nonsense(tmp_path):
-    for kwargs in ({"keep_last": 0}, {"keep_last": True}, {"older_than": "soon"},
-                   {"older_than": "-1d"}):
+    for kwargs in (
+        {"keep_last": 0},
+        {"keep_last": True},
+        {"older_than": "soon"},
+        {"older_than": "-1d"},
+    ):
         with pytest.raises(ValueError):
             prune_snapshots(tmp_path, **kwargs)
 
@@ -407,10 +442,15 @@ def test_polars_scans_the_dataset_with_hive_partitions(emulator, client, tmp_pat
     b = export_space(sid, tmp_path, client, snapshot=T1, progress=False)
 
     # Names stay strings (snapshots within one second get a "-2" suffix).
-    counts = (pl.scan_parquet(f"{tmp_path}/tasks/**/*.parquet", hive_partitioning=True,
-                              try_parse_hive_dates=False)
-              .group_by("snapshot", "space_id").agg(pl.len().alias("n"))
-              .sort("snapshot").collect())
+    counts = (
+        pl.scan_parquet(
+            f"{tmp_path}/tasks/**/*.parquet", hive_partitioning=True, try_parse_hive_dates=False
+        )
+        .group_by("snapshot", "space_id")
+        .agg(pl.len().alias("n"))
+        .sort("snapshot")
+        .collect()
+    )
 
     assert counts["snapshot"].to_list() == [a.snapshot, b.snapshot]
     assert counts["space_id"].to_list() == [sid, sid]
@@ -418,11 +458,10 @@ def test_polars_scans_the_dataset_with_hive_partitions(emulator, client, tmp_pat
 
 
 def fragments(secret: str, size: int = 9) -> set[str]:
-    return {secret[i:i + size] for i in range(len(secret) - size + 1)}
+    return {secret[i : i + size] for i in range(len(secret) - size + 1)}
 
 
-def test_no_file_holds_the_token_even_when_errors_quote_it(emulator, client, tmp_path,
-                                                           monkeypatch):
+def test_no_file_holds_the_token_even_when_errors_quote_it(emulator, client, tmp_path, monkeypatch):
     from taskade_frames import space as space_mod
 
     ws = emulator.workspace
@@ -451,8 +490,9 @@ def test_no_file_holds_the_token_even_when_errors_quote_it(emulator, client, tmp
 # -- 16.4: a notebook cache -----------------------------------------------------------------
 
 
-def test_load_space_answers_from_a_fresh_snapshot_and_reloads_a_stale_one(emulator, client,
-                                                                          tmp_path):
+def test_load_space_answers_from_a_fresh_snapshot_and_reloads_a_stale_one(
+    emulator, client, tmp_path
+):
     import taskade_frames as tf
 
     ws = emulator.workspace
@@ -471,8 +511,7 @@ def test_load_space_answers_from_a_fresh_snapshot_and_reloads_a_stale_one(emulat
         for got in (first, again):
             frame = got.frames()[entity]
             assert list(frame.columns) == list(df.columns), entity
-            pd.testing.assert_frame_equal(by_keys(frame), by_keys(df), obj=entity,
-                                          check_like=False)
+            pd.testing.assert_frame_equal(by_keys(frame), by_keys(df), obj=entity, check_like=False)
     assert stale.tasks.attrs["source"] == "live"
     assert len(stale.tasks) == len(again.tasks) + 1
     assert len(list_snapshots(tmp_path)) == 2

@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
@@ -38,8 +38,8 @@ moto_server = pytest.importorskip("moto.server")
 # Obviously fake, and long enough that a leak of any 9-character piece is caught.
 ACCESS_KEY = "FAKEACCESSKEYFORTESTS0001"
 SECRET_KEY = "fake-secret-key-for-moto-tests-only-qzxwvjkp"
-T0 = datetime(2020, 11, 29, 12, 0, 0, tzinfo=timezone.utc)
-T1 = datetime(2020, 11, 30, 12, 0, 0, tzinfo=timezone.utc)
+T0 = datetime(2020, 11, 29, 12, 0, 0, tzinfo=UTC)
+T1 = datetime(2020, 11, 30, 12, 0, 0, tzinfo=UTC)
 
 
 @pytest.fixture(scope="module")
@@ -71,8 +71,9 @@ def bucket(s3_env):
     import pyarrow.fs as pafs
 
     name = f"exports-{uuid.uuid4().hex[:12]}"
-    pafs.S3FileSystem(endpoint_override=s3_env, scheme="http",
-                      allow_bucket_creation=True).create_dir(name)
+    pafs.S3FileSystem(
+        endpoint_override=s3_env, scheme="http", allow_bucket_creation=True
+    ).create_dir(name)
     return name
 
 
@@ -108,17 +109,21 @@ def test_export_to_s3_reads_back_as_the_loaders_frames(emulator, client, bucket)
         if entity == "spaces":
             expected = load_spaces(client)
         else:
-            expected = pd.concat([load_space(sid, client, progress=False).frames()[entity]
-                                  for sid in result.spaces], ignore_index=True)
-        pd.testing.assert_frame_equal(by_keys(frames[entity]),
-                                      by_keys(schemas.coerce(expected, entity)), obj=entity)
+            expected = pd.concat(
+                [load_space(sid, client, progress=False).frames()[entity] for sid in result.spaces],
+                ignore_index=True,
+            )
+        pd.testing.assert_frame_equal(
+            by_keys(frames[entity]), by_keys(schemas.coerce(expected, entity)), obj=entity
+        )
     keys = set(objects(bucket))
     assert f"{bucket}/taskade/_snapshots/{result.snapshot}.json" in keys
     assert not any("/.staging/" in k for k in keys)
 
 
-def test_endpoint_in_the_uri_query_is_used_and_never_shown(emulator, client, bucket,
-                                                           monkeypatch, s3_endpoint):
+def test_endpoint_in_the_uri_query_is_used_and_never_shown(
+    emulator, client, bucket, monkeypatch, s3_endpoint
+):
     monkeypatch.delenv("AWS_ENDPOINT_URL")
     out = f"s3://{bucket}/q?endpoint_override={s3_endpoint}&scheme=http"
 
@@ -140,13 +145,11 @@ def test_two_snapshots_on_s3_then_a_diff(emulator, client, bucket):
 
     diff = diff_snapshots(out)
 
-    assert list_snapshots(out)["snapshot"].tolist() == ["2020-11-29T120000Z",
-                                                       "2020-11-30T120000Z"]
+    assert list_snapshots(out)["snapshot"].tolist() == ["2020-11-29T120000Z", "2020-11-30T120000Z"]
     assert diff[["task_id", "change"]].values.tolist() == [[tid, "completed"]]
 
 
-def test_a_process_killed_mid_export_to_s3_leaves_nothing_visible(emulator, client, bucket,
-                                                                 s3_env):
+def test_a_process_killed_mid_export_to_s3_leaves_nothing_visible(emulator, client, bucket, s3_env):
     out = f"s3://{bucket}/k"
     ws = emulator.workspace
     first = export_space(small_space(emulator), out, client, snapshot=T0, progress=False)
@@ -158,14 +161,16 @@ def test_a_process_killed_mid_export_to_s3_leaves_nothing_visible(emulator, clie
     env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
     proc = subprocess.Popen(
         [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", out, "--quiet"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
     )
     try:
         deadline = time.monotonic() + 60
-        while not [k for k in objects(bucket) if "/snapshot=" in k
-                   and first.snapshot not in k]:
-            assert proc.poll() is None, f"the export ended before it was killed: " \
-                                        f"{proc.communicate()}"
+        while not [k for k in objects(bucket) if "/snapshot=" in k and first.snapshot not in k]:
+            assert proc.poll() is None, (
+                f"the export ended before it was killed: {proc.communicate()}"
+            )
             assert time.monotonic() < deadline, "nothing was written in time"
             time.sleep(0.05)
         proc.send_signal(signal.SIGKILL)
@@ -206,8 +211,9 @@ def test_prune_on_s3_keeps_the_newest(emulator, client, bucket):
     assert not any("2020-11-29T120000Z" in k for k in objects(bucket))
 
 
-def test_no_object_holds_the_token_or_a_credential(emulator, client, bucket, s3_endpoint,
-                                                   monkeypatch):
+def test_no_object_holds_the_token_or_a_credential(
+    emulator, client, bucket, s3_endpoint, monkeypatch
+):
     from taskade_frames import space as space_mod
 
     ws = emulator.workspace
@@ -227,7 +233,7 @@ def test_no_object_holds_the_token_or_a_credential(emulator, client, bucket, s3_
 
     assert len(result.errors) >= 2
     secrets = [FAKE_TOKEN, SECRET_KEY, ACCESS_KEY]
-    pieces = {s[i:i + 9] for s in secrets for i in range(len(s) - 8)}
+    pieces = {s[i : i + 9] for s in secrets for i in range(len(s) - 8)}
     found = objects(bucket)
     assert len(found) > len(DATASETS)
     for key, data in found.items():

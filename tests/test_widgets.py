@@ -133,18 +133,25 @@ def test_picker_folder_step_filters_projects(profile_client, profile_emulator):
     picker = ProjectPicker(profile_client, stats=False)
     space_id = picker.space.value
     every_project = list(picker.project.options)
-    assert {i for _, i in every_project} == {p.id for p in ws.projects.values()
-                                             if p.space_id == space_id}
+    assert {i for _, i in every_project} == {
+        p.id for p in ws.projects.values() if p.space_id == space_id
+    }
     assert picker.folder.options[1] == (HOME_FOLDER, space_id)
     space_wide = profile_emulator.scope == "space"  # folder ids refused: all found at home
     for label, folder_id in picker.folder.options[1:]:
         picker.folder.value = folder_id
         if folder_id == space_id:
-            wanted = {p.id for p in ws.projects.values()
-                      if p.space_id == space_id and (space_wide or p.folder_id is None)}
+            wanted = {
+                p.id
+                for p in ws.projects.values()
+                if p.space_id == space_id and (space_wide or p.folder_id is None)
+            }
         else:
-            wanted = set() if space_wide else {
-                p.id for p in ws.projects.values() if p.folder_id == folder_id}
+            wanted = (
+                set()
+                if space_wide
+                else {p.id for p in ws.projects.values() if p.folder_id == folder_id}
+            )
         assert {i for _, i in picker.project.options} == wanted, label
         assert picker.value.folder_id == folder_id
     # Going back to "(all folders)" lists every project and clears the folder.
@@ -156,13 +163,17 @@ def test_picker_folder_step_filters_projects(profile_client, profile_emulator):
 def test_picker_keeps_the_project_when_its_folder_is_chosen(client, emulator):
     ws = emulator.workspace
     picker = ProjectPicker(client, stats=False)
-    project = next(p for p in ws.projects.values()
-                   if p.space_id == picker.space.value and p.folder_id)
+    project = next(
+        p for p in ws.projects.values() if p.space_id == picker.space.value and p.folder_id
+    )
     picker.project.value = project.id
     picker.folder.value = project.folder_id
     assert picker.value.project_id == project.id
-    other = next(f for f in ws.folders.values()
-                 if f.space_id == picker.space.value and f.id != project.folder_id)
+    other = next(
+        f
+        for f in ws.folders.values()
+        if f.space_id == picker.space.value and f.id != project.folder_id
+    )
     picker.folder.value = other.id
     assert picker.value.project_id is None
     # A pasted link still finds it, showing every folder again.
@@ -220,9 +231,7 @@ def test_picker_shows_a_failing_space_listing_in_the_widget(client, emulator, sp
     assert picker.project.options == ()
 
 
-def test_picker_without_a_token_asks_for_one_and_keeps_it_in_memory_only(
-    emulator, monkeypatch
-):
+def test_picker_without_a_token_asks_for_one_and_keeps_it_in_memory_only(emulator, monkeypatch):
     for name in ("TASKADE_API_TOKEN", "TASKADE_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("TASKADE_API_URL", emulator.base_url)
@@ -300,8 +309,17 @@ def test_agent_prompt_history_frame(client, spaces):
 
     history = box.history_frame()
 
-    assert list(history.columns) == ["time", "space", "space_id", "agent", "agent_id",
-                                     "prompt", "reply", "latency_s", "error"]
+    assert list(history.columns) == [
+        "time",
+        "space",
+        "space_id",
+        "agent",
+        "agent_id",
+        "prompt",
+        "reply",
+        "latency_s",
+        "error",
+    ]
     assert history["prompt"].tolist() == ["first question", "second question"]
     assert history["agent_id"].tolist() == [box.agent.value] * 2
     assert history["space"].tolist() == [spaces["name"].iloc[0]] * 2
@@ -363,8 +381,7 @@ def test_agent_prompt_shows_rate_limits_and_server_errors(
 ):
     box = AgentPrompt(client)
     box.prompt.value = "anything"
-    emulator.faults.push("status", status=status, retry_after=retry_after,
-                         operation="promptAgent")
+    emulator.faults.push("status", status=status, retry_after=retry_after, operation="promptAgent")
 
     box.send_button.click()
     box.wait(timeout=10)
@@ -406,8 +423,10 @@ def test_importing_the_package_imports_no_notebook_libraries():
     import subprocess
     import sys
 
-    code = ("import sys, taskade_frames; taskade_frames.load_tasks; taskade_frames.load_space;"
-            "print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))")
+    code = (
+        "import sys, taskade_frames; taskade_frames.load_tasks; taskade_frames.load_space;"
+        "print(sorted(m for m in ('ipywidgets', 'matplotlib', 'IPython') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -442,8 +461,9 @@ def test_picker_selects_through_its_own_api_for_notebooks_nobody_clicks(client, 
 
     first = picker.select_first()
 
-    assert first == ProjectChoice(spaces["id"].iloc[1], None, projects["id"].iloc[0],
-                                  projects["name"].iloc[0])
+    assert first == ProjectChoice(
+        spaces["id"].iloc[1], None, projects["id"].iloc[0], projects["name"].iloc[0]
+    )
     assert picker.value == first and " done (" in _text(picker.status)
     assert picker.select_first() == first  # again: the same choice, status refreshed
     other = projects["id"].iloc[-1]

@@ -27,9 +27,22 @@ from taskade_frames.errors import redact, register_secret
 
 from .conftest import FAKE_TOKEN, recording
 
-ENV_VARS = ("TASKADE_API_TOKEN", "TASKADE_TOKEN", "TASKADE_API_URL", "HTTP_PROXY", "http_proxy",
-            "HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY", "no_proxy",
-            "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE")
+ENV_VARS = (
+    "TASKADE_API_TOKEN",
+    "TASKADE_TOKEN",
+    "TASKADE_API_URL",
+    "HTTP_PROXY",
+    "http_proxy",
+    "HTTPS_PROXY",
+    "https_proxy",
+    "ALL_PROXY",
+    "all_proxy",
+    "NO_PROXY",
+    "no_proxy",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+    "SSL_CERT_FILE",
+)
 
 
 @pytest.fixture
@@ -57,8 +70,9 @@ class Recorder:
                 recorder.requests.append({"path": self.path, "headers": dict(self.headers)})
                 status, payload = 200, json.dumps({"ok": True, "items": []}).encode()
                 if relay:  # a forward proxy: the request line holds the absolute URL
-                    headers = {k: v for k, v in self.headers.items()
-                               if not k.lower().startswith("proxy-")}
+                    headers = {
+                        k: v for k, v in self.headers.items() if not k.lower().startswith("proxy-")
+                    }
                     req = urllib.request.Request(self.path, data=body, headers=headers)
                     direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
                     with direct.open(req, timeout=10) as answer:
@@ -72,8 +86,9 @@ class Recorder:
         self._server = ThreadingHTTPServer((host, 0), Handler)
         self._server.daemon_threads = True
         self.host, self.port = host, self._server.server_address[1]
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05}, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        )
 
     @property
     def url(self) -> str:
@@ -92,15 +107,18 @@ class Recorder:
 # -- the base URL, judged as the HTTP layer reads it (#12.1, #12.3) -------------------------
 
 
-@pytest.mark.parametrize("template", [
-    "http://{remote}\\@127.0.0.1/api/v2",
-    "http://{remote}\\\\@localhost/api/v2",
-    "http://{remote}%5C@127.0.0.1/api/v2",
-    "http://127.0.0.1 @{remote}/api/v2",
-    "http://{remote}#@127.0.0.1/api/v2",
-    "http://{remote}?@127.0.0.1/api/v2",
-    "http://{remote}\t@127.0.0.1/api/v2",
-])
+@pytest.mark.parametrize(
+    "template",
+    [
+        "http://{remote}\\@127.0.0.1/api/v2",
+        "http://{remote}\\\\@localhost/api/v2",
+        "http://{remote}%5C@127.0.0.1/api/v2",
+        "http://127.0.0.1 @{remote}/api/v2",
+        "http://{remote}#@127.0.0.1/api/v2",
+        "http://{remote}?@127.0.0.1/api/v2",
+        "http://{remote}\t@127.0.0.1/api/v2",
+    ],
+)
 def test_an_ambiguous_authority_is_refused_and_nothing_is_sent(template, clean_env):
     with Recorder("127.0.0.2") as remote:
         url = template.format(remote=f"127.0.0.2:{remote.port}")
@@ -113,19 +131,33 @@ def test_an_ambiguous_authority_is_refused_and_nothing_is_sent(template, clean_e
     assert remote.requests == []
 
 
-@pytest.mark.parametrize("url", [
-    "https://user:s3cr3t-pass-word@api.example.com/api/v2",
-    "http://user:s3cr3t-pass-word@127.0.0.1:1/api/v2",
-    "https://s3cr3t-pass-word@api.example.com/api/v2",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://user:s3cr3t-pass-word@api.example.com/api/v2",
+        "http://user:s3cr3t-pass-word@127.0.0.1:1/api/v2",
+        "https://s3cr3t-pass-word@api.example.com/api/v2",
+    ],
+)
 def test_credentials_in_the_base_url_are_refused_without_echoing_them(url):
     with pytest.raises(ConfigurationError) as info:
         TaskadeClient(FAKE_TOKEN, base_url=url)
     assert "credentials" in str(info.value) and "s3cr3t" not in repr(info.value)
 
 
-HOSTS = st.sampled_from(["127.0.0.1", "localhost", "example.com", "10.0.0.5", "[::1]",
-                         "127.0.0.1.example.com", "0.0.0.0", "[fe80::1]", "LOCALHOST"])
+HOSTS = st.sampled_from(
+    [
+        "127.0.0.1",
+        "localhost",
+        "example.com",
+        "10.0.0.5",
+        "[::1]",
+        "127.0.0.1.example.com",
+        "0.0.0.0",
+        "[fe80::1]",
+        "LOCALHOST",
+    ]
+)
 NOISE = st.text(alphabet="\\@:/%?#[]. \t5Aa", max_size=4)
 
 
@@ -140,8 +172,9 @@ def test_an_accepted_http_url_connects_where_it_was_judged(scheme, a, noise1, b,
     parsed = urllib3.util.parse_url(accepted)
     assert parsed.auth is None
     if parsed.scheme == "http":
-        assert parsed.host in ("localhost", "127.0.0.1", "[::1]", "::1") or \
-            parsed.host.startswith("127.")
+        assert parsed.host in ("localhost", "127.0.0.1", "[::1]", "::1") or parsed.host.startswith(
+            "127."
+        )
 
 
 # -- the token (#12.4) --------------------------------------------------------------------
@@ -171,23 +204,26 @@ def test_the_token_prompt_shows_a_message_for_an_invisible_character(emulator, b
 # -- settings (#12.13) --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("setting", "value", "error"), [
-    ("timeout", 0, ValueError),
-    ("timeout", -1, ValueError),
-    ("timeout", "30", TypeError),
-    ("timeout", float("inf"), ValueError),
-    ("timeout", float("nan"), ValueError),
-    ("rate_limit", float("inf"), ValueError),
-    ("rate_limit", 1e-6, ValueError),
-    ("rate_limit", 0, ValueError),
-    ("rate_limit", "5", TypeError),
-    ("page_size", 0, ValueError),
-    ("page_size", 2.5, TypeError),
-    ("page_size", True, TypeError),
-    ("max_pages", 0, ValueError),
-    ("max_body", 10, ValueError),
-    ("retry", {"max_retries": 3}, TypeError),
-])
+@pytest.mark.parametrize(
+    ("setting", "value", "error"),
+    [
+        ("timeout", 0, ValueError),
+        ("timeout", -1, ValueError),
+        ("timeout", "30", TypeError),
+        ("timeout", float("inf"), ValueError),
+        ("timeout", float("nan"), ValueError),
+        ("rate_limit", float("inf"), ValueError),
+        ("rate_limit", 1e-6, ValueError),
+        ("rate_limit", 0, ValueError),
+        ("rate_limit", "5", TypeError),
+        ("page_size", 0, ValueError),
+        ("page_size", 2.5, TypeError),
+        ("page_size", True, TypeError),
+        ("max_pages", 0, ValueError),
+        ("max_body", 10, ValueError),
+        ("retry", {"max_retries": 3}, TypeError),
+    ],
+)
 def test_a_setting_that_would_misbehave_is_refused_at_construction(setting, value, error):
     with pytest.raises(error, match=setting):
         TaskadeClient(FAKE_TOKEN, base_url="http://127.0.0.1:1/api/v2", **{setting: value})
@@ -229,8 +265,10 @@ def test_no_proxy_bypasses_the_proxy(emulator, clean_env):
 def test_a_netrc_never_replaces_the_bearer_token(clean_env, tmp_path):
     with Recorder() as server:
         netrc = tmp_path / ".netrc"
-        netrc.write_text("machine 127.0.0.1 login someone password netrc-password\n"
-                         "default login someone password netrc-password\n")
+        netrc.write_text(
+            "machine 127.0.0.1 login someone password netrc-password\n"
+            "default login someone password netrc-password\n"
+        )
         netrc.chmod(0o600)
         clean_env.setenv("HOME", str(tmp_path))
         clean_env.setenv("NETRC", str(netrc))
@@ -247,11 +285,19 @@ def test_the_ca_bundle_comes_from_the_environment(clean_env, tmp_path):
     assert read_environment().ca_bundle == str(tmp_path / "other.pem")
 
 
-@pytest.mark.parametrize(("no_proxy", "used"), [
-    ("", True), ("*", False), ("example.com", False), (".example.com", False),
-    ("api.example.com:443", False), ("api.example.com:8443", True), ("other.com", True),
-    ("10.0.0.0/8", True),
-])
+@pytest.mark.parametrize(
+    ("no_proxy", "used"),
+    [
+        ("", True),
+        ("*", False),
+        ("example.com", False),
+        (".example.com", False),
+        ("api.example.com:443", False),
+        ("api.example.com:8443", True),
+        ("other.com", True),
+        ("10.0.0.0/8", True),
+    ],
+)
 def test_proxy_selection(no_proxy, used):
     env = {"https": "http://proxy.local:3128", "no": no_proxy}
     assert bool(proxies_for("https://api.example.com/api/v2", env)) is used
@@ -291,8 +337,7 @@ def test_a_transport_can_be_injected():
 # -- operations call() cannot send (#11.6) ------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["uploadMedia", "importBundleZip", "webhooks", "media",
-                                  "bundles"])
+@pytest.mark.parametrize("name", ["uploadMedia", "importBundleZip", "webhooks", "media", "bundles"])
 def test_call_refuses_what_it_cannot_send(client, emulator, name):
     with pytest.raises(ValueError, match=name):
         client.call(name, spaceId="x")
@@ -317,8 +362,9 @@ def test_every_route_the_spec_does_not_send_as_json_post_is_refused():
 # -- redaction of pieces (#12.2) ----------------------------------------------------------
 
 
-TOKENS = st.text(alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=12,
-                 max_size=48)
+TOKENS = st.text(
+    alphabet=st.characters(min_codepoint=33, max_codepoint=126), min_size=12, max_size=48
+)
 
 
 @given(TOKENS, st.data())
@@ -328,4 +374,4 @@ def test_redact_masks_every_piece_longer_than_8(token, data):
     end = data.draw(st.integers(start + 9, len(token)))
     before, after = data.draw(st.text(max_size=30)), data.draw(st.text(max_size=30))
     out = redact(before + token[start:end] + after)
-    assert not any(token[i:i + 9] in out for i in range(len(token) - 8))
+    assert not any(token[i : i + 9] in out for i in range(len(token) - 8))

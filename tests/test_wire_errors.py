@@ -43,8 +43,9 @@ def emu(_styled):
 
 @pytest.fixture
 def styled_client(emu, sleeps):
-    with TaskadeClient(FAKE_TOKEN, base_url=emu.base_url, timeout=10,
-                       _hooks=recording(sleeps)) as c:
+    with TaskadeClient(
+        FAKE_TOKEN, base_url=emu.base_url, timeout=10, _hooks=recording(sleeps)
+    ) as c:
         yield c
 
 
@@ -60,8 +61,12 @@ def test_the_gateway_profile_really_answers_like_a_gateway(emu):
     """Guard for the tests below: under "gateway" the bodies are not the envelope."""
     import urllib.request
 
-    req = urllib.request.Request(f"{emu.base_url}/listSpaces", data=b"{}", method="POST",
-                                 headers={"Authorization": "Bearer wrong-fake-token"})
+    req = urllib.request.Request(
+        f"{emu.base_url}/listSpaces",
+        data=b"{}",
+        method="POST",
+        headers={"Authorization": "Bearer wrong-fake-token"},
+    )
     with pytest.raises(urllib.error.HTTPError) as info:
         urllib.request.urlopen(req, timeout=5)
     body = info.value.read()
@@ -77,27 +82,30 @@ def test_429_waits_out_retry_after_then_retries(styled_client, emu, sleeps):
 
 def test_429_beyond_the_budget_is_a_rate_limit_error_with_retry_after(styled_client, emu):
     budget = styled_client.retry.max_rate_limit_retries
-    emu.faults.push("status", count=budget + 1, status=429, retry_after="1",
-                    operation="listSpaces")
+    emu.faults.push("status", count=budget + 1, status=429, retry_after="1", operation="listSpaces")
     with pytest.raises(RateLimitError) as info:
         styled_client.call("listSpaces")
     assert info.value.status == 429 and info.value.retry_after == 1.0
 
 
 def test_401_is_an_authentication_error_after_one_request(emu, sleeps):
-    with TaskadeClient("wrong-fake-token", base_url=emu.base_url,
-                       _hooks=recording(sleeps)) as c, pytest.raises(AuthenticationError) as info:
+    with (
+        TaskadeClient("wrong-fake-token", base_url=emu.base_url, _hooks=recording(sleeps)) as c,
+        pytest.raises(AuthenticationError) as info,
+    ):
         c.call("listSpaces")
     assert info.value.status == 401 and emu.request_count("listSpaces") == 1 and sleeps == []
 
 
-@pytest.mark.parametrize(("status", "error"), [
-    (402, OutOfCreditsError),
-    (403, PermissionDeniedError),
-    (404, NotFoundError),
-])
-def test_4xx_raise_their_typed_error_without_retrying(styled_client, emu, sleeps, status,
-                                                      error):
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (402, OutOfCreditsError),
+        (403, PermissionDeniedError),
+        (404, NotFoundError),
+    ],
+)
+def test_4xx_raise_their_typed_error_without_retrying(styled_client, emu, sleeps, status, error):
     emu.faults.push("status", status=status, operation="listSpaces")
     with pytest.raises(error) as info:
         styled_client.call("listSpaces")
@@ -127,8 +135,9 @@ def test_5xx_beyond_the_budget_is_a_server_error(styled_client, emu):
 def test_5xx_on_a_write_is_not_repeated(styled_client, emu):
     emu.faults.push("status", count=1, status=500, operation="createProject")
     with pytest.raises(ServerError):
-        styled_client.call("createProject", folderId="x", contentType="text/markdown",
-                           content="# t")
+        styled_client.call(
+            "createProject", folderId="x", contentType="text/markdown", content="# t"
+        )
     assert emu.request_count("createProject") == 1
 
 
@@ -157,8 +166,9 @@ def test_only_a_2xx_that_is_not_an_envelope_is_an_invalid_response(styled_client
 
 
 def test_the_error_message_keeps_a_short_excerpt_of_the_body(styled_client, emu):
-    emu.faults.push("status", count=4, status=503, operation="listSpaces",
-                    message="maintenance until noon")
+    emu.faults.push(
+        "status", count=4, status=503, operation="listSpaces", message="maintenance until noon"
+    )
     with pytest.raises(ServerError) as info:
         styled_client.call("listSpaces")
     text = str(info.value)

@@ -115,13 +115,14 @@ OK_BODY = json.dumps({"ok": True, "items": [{"id": "s1", "name": "Space"}]}).enc
 
 def client_for(server: RawServer, **kw) -> TaskadeClient:
     kw.setdefault("retry", NO_RETRY)
-    return TaskadeClient(TOKEN, base_url=server.base_url, trust_env=False,
-                         _hooks=Hooks(sleep=lambda s: None), **kw)
+    return TaskadeClient(
+        TOKEN, base_url=server.base_url, trust_env=False, _hooks=Hooks(sleep=lambda s: None), **kw
+    )
 
 
 def no_token_piece(text: str) -> bool:
     """True when no piece of the token longer than 8 characters is in ``text``."""
-    return not any(TOKEN[i:i + 9] in text for i in range(len(TOKEN) - 8))
+    return not any(TOKEN[i : i + 9] in text for i in range(len(TOKEN) - 8))
 
 
 # -- a deadline for the whole request (#12.9) -------------------------------------------------
@@ -130,8 +131,9 @@ def no_token_piece(text: str) -> bool:
 def drip(conn: socket.socket, request: bytes) -> int:
     """Announce 60 bytes, then send one every 0.2 s: 12 s in all, each read quick."""
     body = b" " * 59 + b"{"
-    conn.sendall(_head("200 OK", {"Content-Type": "application/json",
-                                  "Content-Length": str(len(body))}))
+    conn.sendall(
+        _head("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))})
+    )
     sent = 0
     with contextlib.suppress(OSError):
         for byte in body:
@@ -143,8 +145,9 @@ def drip(conn: socket.socket, request: bytes) -> int:
 
 def endless_chunks(conn: socket.socket, request: bytes) -> int:
     """A chunked body that never ends (stops after 30 s, or when the client hangs up)."""
-    conn.sendall(_head("200 OK", {"Content-Type": "application/json",
-                                  "Transfer-Encoding": "chunked"}))
+    conn.sendall(
+        _head("200 OK", {"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    )
     sent = 0
     with contextlib.suppress(OSError):
         conn.sendall(b"1\r\n[\r\n")
@@ -173,8 +176,11 @@ def test_a_deadline_bounds_the_whole_request(script, operation):
 
 def test_a_read_after_the_deadline_is_retried_like_any_timeout():
     policy = RetryPolicy(max_retries=1)
-    with RawServer(drip) as server, client_for(server, timeout=0.5, retry=policy) as c, \
-            pytest.raises(ReadTimeoutError):
+    with (
+        RawServer(drip) as server,
+        client_for(server, timeout=0.5, retry=policy) as c,
+        pytest.raises(ReadTimeoutError),
+    ):
         c.call("listSpaces")
     assert len(server.requests) == 2
 
@@ -193,8 +199,17 @@ def bomb() -> bytes:
 
 def gzip_bomb(conn: socket.socket, request: bytes) -> None:
     body = bomb()
-    conn.sendall(_head("200 OK", {"Content-Type": "application/json", "Content-Encoding": "gzip",
-                                  "Content-Length": str(len(body))}) + body)
+    conn.sendall(
+        _head(
+            "200 OK",
+            {
+                "Content-Type": "application/json",
+                "Content-Encoding": "gzip",
+                "Content-Length": str(len(body)),
+            },
+        )
+        + body
+    )
 
 
 def test_a_gzip_bomb_is_refused_at_the_cap_without_the_memory():
@@ -215,9 +230,17 @@ def test_a_gzip_bomb_is_refused_at_the_cap_without_the_memory():
 def test_the_default_cap_is_generous_and_gzip_is_decoded():
     def gzipped(conn, request):
         body = gzip.compress(OK_BODY)
-        conn.sendall(_head("200 OK", {"Content-Type": "application/json",
-                                      "Content-Encoding": "gzip",
-                                      "Content-Length": str(len(body))}) + body)
+        conn.sendall(
+            _head(
+                "200 OK",
+                {
+                    "Content-Type": "application/json",
+                    "Content-Encoding": "gzip",
+                    "Content-Length": str(len(body)),
+                },
+            )
+            + body
+        )
 
     with RawServer(gzipped) as server, client_for(server) as c:
         assert c.call("listSpaces")["items"] == [{"id": "s1", "name": "Space"}]
@@ -227,11 +250,18 @@ def test_a_plain_body_over_the_cap_is_refused():
     def big(conn, request):
         body = b'{"ok":true,"items":[' + b" " * (3 * 1024 * 1024) + b"]}"
         with contextlib.suppress(OSError):
-            conn.sendall(_head("200 OK", {"Content-Type": "application/json",
-                                          "Content-Length": str(len(body))}) + body)
+            conn.sendall(
+                _head(
+                    "200 OK", {"Content-Type": "application/json", "Content-Length": str(len(body))}
+                )
+                + body
+            )
 
-    with RawServer(big) as server, client_for(server, max_body=1024 * 1024) as c, \
-            pytest.raises(ResponseTooLargeError):
+    with (
+        RawServer(big) as server,
+        client_for(server, max_body=1024 * 1024) as c,
+        pytest.raises(ResponseTooLargeError),
+    ):
         c.call("listSpaces")
 
 
@@ -240,8 +270,10 @@ def test_a_plain_body_over_the_cap_is_refused():
 
 def early_hints(conn: socket.socket, request: bytes) -> None:
     conn.sendall(b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n")
-    conn.sendall(_head("200 OK", {"Content-Type": "application/json",
-                                  "Content-Length": str(len(OK_BODY))}) + OK_BODY)
+    conn.sendall(
+        _head("200 OK", {"Content-Type": "application/json", "Content-Length": str(len(OK_BODY))})
+        + OK_BODY
+    )
 
 
 def test_103_early_hints_before_the_answer_is_skipped():
@@ -257,26 +289,35 @@ def test_103_early_hints_before_the_answer_is_skipped():
 
 def _echo(kind: str) -> Callable[[socket.socket, bytes], None]:
     def script(conn: socket.socket, request: bytes) -> None:
-        auth = next(line.split(b":", 1)[1].strip() for line in request.split(b"\r\n")
-                    if line.lower().startswith(b"authorization:")).decode()
+        auth = next(
+            line.split(b":", 1)[1].strip()
+            for line in request.split(b"\r\n")
+            if line.lower().startswith(b"authorization:")
+        ).decode()
         if kind == "content-type":
             body = b"<html>not json</html>"
-            head = _head("200 OK", {"Content-Type": f"text/html; echo={auth}",
-                                    "Content-Length": str(len(body))})
+            head = _head(
+                "200 OK",
+                {"Content-Type": f"text/html; echo={auth}", "Content-Length": str(len(body))},
+            )
         elif kind == "location":
             body = b""
-            head = _head("302 Found", {"Location": f"http://{auth.split()[1]}.example.com/x",
-                                       "Content-Length": "0"})
+            head = _head(
+                "302 Found",
+                {"Location": f"http://{auth.split()[1]}.example.com/x", "Content-Length": "0"},
+            )
         elif kind == "straddle":
             # The token straddles the cuts: at 160 characters, and at 1280 bytes.
             body = b"x" * 140 + auth.encode() + b" " * (1270 - 180) + auth.encode() * 3
-            head = _head("200 OK", {"Content-Type": "text/plain",
-                                    "Content-Length": str(len(body))})
+            head = _head("200 OK", {"Content-Type": "text/plain", "Content-Length": str(len(body))})
         else:  # an error status whose framework JSON quotes the header
-            body = json.dumps({"statusCode": 400, "error": "Bad Request",
-                               "message": f"bad header {auth[:-3]}"}).encode()
-            head = _head("400 Bad Request", {"Content-Type": "application/json",
-                                             "Content-Length": str(len(body))})
+            body = json.dumps(
+                {"statusCode": 400, "error": "Bad Request", "message": f"bad header {auth[:-3]}"}
+            ).encode()
+            head = _head(
+                "400 Bad Request",
+                {"Content-Type": "application/json", "Content-Length": str(len(body))},
+            )
         conn.sendall(head + body)
 
     return script
@@ -284,11 +325,18 @@ def _echo(kind: str) -> Callable[[socket.socket, bytes], None]:
 
 @pytest.mark.parametrize("kind", ["content-type", "location", "straddle", "error-json"])
 def test_an_echoed_token_is_masked_before_any_cut(kind):
-    with RawServer(_echo(kind)) as server, client_for(server) as c, \
-            pytest.raises(TaskadeError) as info:
+    with (
+        RawServer(_echo(kind)) as server,
+        client_for(server) as c,
+        pytest.raises(TaskadeError) as info,
+    ):
         c.call("listSpaces")
-    texts = [str(info.value), repr(info.value), *map(str, info.value.args),
-             *(str(v) for v in vars(info.value).values())]
+    texts = [
+        str(info.value),
+        repr(info.value),
+        *map(str, info.value.args),
+        *(str(v) for v in vars(info.value).values()),
+    ]
     assert all(no_token_piece(t) for t in texts), texts
     assert "<re" in " ".join(texts)  # masked, maybe cut after
 
@@ -316,8 +364,10 @@ def _raw_exchange(emulator, head: bytes, body_parts: list[bytes]) -> tuple[bytes
 
 
 def test_the_emulator_answers_401_before_reading_a_strangers_body(emulator):
-    head = (b"POST /api/v2/listSpaces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-            b"Content-Type: application/json\r\n\r\n")
+    head = (
+        b"POST /api/v2/listSpaces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        b"Content-Type: application/json\r\n\r\n"
+    )
     # A body that does not end: 64 KiB chunks, no terminating chunk.
     chunk = b"10000\r\n" + b"a" * 0x10000 + b"\r\n"
     answer, sent = _raw_exchange(emulator, head, [chunk] * 2048)  # 128 MiB offered
@@ -326,8 +376,10 @@ def test_the_emulator_answers_401_before_reading_a_strangers_body(emulator):
 
 
 def test_the_emulator_refuses_a_chunked_body_over_its_cap(emulator):
-    head = (f"POST /api/v2/listSpaces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
-            f"Authorization: Bearer {emulator.token}\r\n\r\n").encode()
+    head = (
+        f"POST /api/v2/listSpaces HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n"
+        f"Authorization: Bearer {emulator.token}\r\n\r\n"
+    ).encode()
     answer, _ = _raw_exchange(emulator, head, [b"10000000\r\n" + b"a" * 1024])  # 256 MiB
     assert answer.startswith(b"HTTP/1.1 413 ")
 
@@ -336,8 +388,10 @@ def test_the_emulator_refuses_a_chunked_body_over_its_cap(emulator):
 def test_the_emulator_answers_deeply_nested_json(emulator, token, status):
     body = b"[" * 200_000 + b"]" * 200_000
     auth = f"Authorization: Bearer {emulator.token}\r\n" if token else ""
-    head = (f"POST /api/v2/listSpaces HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(body)}"
-            "\r\nConnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /api/v2/listSpaces HTTP/1.1\r\nHost: x\r\n{auth}Content-Length: {len(body)}"
+        "\r\nConnection: close\r\n\r\n"
+    ).encode()
     answer, _ = _raw_exchange(emulator, head, [body])
     assert answer.startswith(b"HTTP/1.1 " + status + b" ")
     assert emulator.errors == []
@@ -348,8 +402,12 @@ def test_the_emulator_bound_beyond_loopback_warns_and_prints_a_usable_url(capsys
     from taskade_frames.emulator._main import main
 
     ready, stop = threading.Event(), threading.Event()
-    worker = threading.Thread(target=main, args=(["--host", "0.0.0.0", "--port", "0"],),
-                              kwargs={"ready": ready, "stop": stop}, daemon=True)
+    worker = threading.Thread(
+        target=main,
+        args=(["--host", "0.0.0.0", "--port", "0"],),
+        kwargs={"ready": ready, "stop": stop},
+        daemon=True,
+    )
     worker.start()
     try:
         assert ready.wait(10)
@@ -358,8 +416,9 @@ def test_the_emulator_bound_beyond_loopback_warns_and_prints_a_usable_url(capsys
         worker.join(10)
     out = capsys.readouterr().out
     assert "WARNING" in out and "0.0.0.0" in out
-    url = next(line.split("base URL:")[1].strip() for line in out.splitlines()
-               if "base URL:" in line)
+    url = next(
+        line.split("base URL:")[1].strip() for line in out.splitlines() if "base URL:" in line
+    )
     assert check_base_url(url) == url and url.startswith("http://127.0.0.1:")
 
 
@@ -367,17 +426,30 @@ def test_the_emulator_bound_beyond_loopback_warns_and_prints_a_usable_url(capsys
 
 
 def unprocessable(conn: socket.socket, request: bytes) -> None:
-    body = json.dumps({"statusCode": 422, "error": "Unprocessable Entity",
-                       "message": ["limit must not be greater than 100"]}).encode()
-    conn.sendall(_head("422 Unprocessable Entity", {"Content-Type": "application/json",
-                                                    "Content-Length": str(len(body))}) + body)
+    body = json.dumps(
+        {
+            "statusCode": 422,
+            "error": "Unprocessable Entity",
+            "message": ["limit must not be greater than 100"],
+        }
+    ).encode()
+    conn.sendall(
+        _head(
+            "422 Unprocessable Entity",
+            {"Content-Type": "application/json", "Content-Length": str(len(body))},
+        )
+        + body
+    )
 
 
 def test_a_422_is_a_bad_request_error_so_the_page_size_fallback_can_run():
     from taskade_frames import BadRequestError
 
-    with RawServer(unprocessable) as server, client_for(server) as c, \
-            pytest.raises(BadRequestError) as info:
+    with (
+        RawServer(unprocessable) as server,
+        client_for(server) as c,
+        pytest.raises(BadRequestError) as info,
+    ):
         c.call("listTasks", projectId="p", limit=1000)
     assert info.value.status == 422 and "greater than 100" in info.value.message
     assert len(server.requests) == 1

@@ -55,8 +55,7 @@ class Faults:
         self._queue: list[Fault] = []
         self._always: list[tuple[str, str | None]] = []
 
-    def push(self, kind: str, count: int = 1, operation: str | None = None,
-             **params: Any) -> None:
+    def push(self, kind: str, count: int = 1, operation: str | None = None, **params: Any) -> None:
         """Queue ``kind`` for the next ``count`` requests of ``operation`` (``None``: any).
 
         Page kinds wait for a list request that passed validation; transport
@@ -122,9 +121,13 @@ class Faults:
 
         ``repeat_page`` and ``duplicate`` only make sense where there are pages.
         """
+
         def usable(f: Fault) -> bool:
-            return (f.kind in PAGE_KINDS and f.matches(operation)
-                    and (paged or f.kind in ("null_items", "extra_fields")))
+            return (
+                f.kind in PAGE_KINDS
+                and f.matches(operation)
+                and (paged or f.kind in ("null_items", "extra_fields"))
+            )
 
         kinds: set[str] = set()
         while (fault := self._take(lambda f: usable(f) and f.kind not in kinds)) is not None:
@@ -132,7 +135,8 @@ class Faults:
         with self._lock:
             for kind, op in self._always:
                 if (op is None or op == operation) and (
-                        paged or kind in ("null_items", "extra_fields")):
+                    paged or kind in ("null_items", "extra_fields")
+                ):
                     kinds.add(kind)
         return kinds
 

@@ -88,7 +88,7 @@ OutlineTask(depth=1, text='Socks', completed=True)])
         box = _CHECKBOX.match(text)
         if box is not None:
             completed = box.group(1) != " "
-            text = text[box.end():]
+            text = text[box.end() :]
         tasks.append(OutlineTask(depth, unescape(text), completed))
     return name or UNTITLED, tasks
 

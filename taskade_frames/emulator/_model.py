@@ -17,7 +17,7 @@ import threading
 from array import array
 from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from json.encoder import encode_basestring_ascii
 from pathlib import Path
 from types import EllipsisType
@@ -30,7 +30,7 @@ _ALNUM = string.ascii_letters + string.digits
 
 # The morning after the sample's last edit: a fixed start keeps every run (and every
 # date derived from the clock) reproducible; ``Workspace.advance`` moves it on.
-CLOCK_START = datetime(2025, 8, 8, 9, 0, tzinfo=timezone.utc)
+CLOCK_START = datetime(2025, 8, 8, 9, 0, tzinfo=UTC)
 
 
 def alnum_id(rng: random.Random, length: int = 16) -> str:
@@ -89,8 +89,9 @@ class TaskTable:
         table._depths = array("H", depths)
         table._completed = bytearray(completed)
         table._index = None
-        if not (len(ids) == len(texts) == len(parents) == len(table._depths)
-                == len(table._completed)):
+        if not (
+            len(ids) == len(texts) == len(parents) == len(table._depths) == len(table._completed)
+        ):
             raise ValueError("task columns differ in length")
         return table
 
@@ -132,8 +133,12 @@ class TaskTable:
     def copy(self) -> TaskTable:
         """An independent table sharing the (immutable) strings."""
         return TaskTable.from_columns(
-            list(self._ids), list(self._texts), list(self._parents), self._depths,
-            self._completed, sequential_prefix=self._prefix,
+            list(self._ids),
+            list(self._texts),
+            list(self._parents),
+            self._depths,
+            self._completed,
+            sequential_prefix=self._prefix,
         )
 
     def __len__(self) -> int:
@@ -159,7 +164,7 @@ class TaskTable:
         if prefix is not None and self._index is None:
             if len(task_id) == len(prefix) + 12 and task_id.startswith(prefix):
                 try:
-                    i = int(task_id[len(prefix):], 16)
+                    i = int(task_id[len(prefix) :], 16)
                 except ValueError:
                     raise KeyError(task_id) from None
                 if i < len(self._ids) and self._ids[i] == task_id:
@@ -202,8 +207,9 @@ class TaskTable:
             if parent is None:
                 append({"id": ids[i], "text": texts[i], "completed": done[i] == 1})
             else:
-                append({"id": ids[i], "text": texts[i], "parentId": parent,
-                        "completed": done[i] == 1})
+                append(
+                    {"id": ids[i], "text": texts[i], "parentId": parent, "completed": done[i] == 1}
+                )
         return out
 
     def encode(self, start: int = 0, stop: int | None = None) -> str:
@@ -223,8 +229,10 @@ class TaskTable:
             if parent is None:
                 append(f'{{"id":{quote(ids[i])},"text":{quote(texts[i])},"completed":{flag}}}')
             else:
-                append(f'{{"id":{quote(ids[i])},"text":{quote(texts[i])},'
-                       f'"parentId":{quote(parent)},"completed":{flag}}}')
+                append(
+                    f'{{"id":{quote(ids[i])},"text":{quote(texts[i])},'
+                    f'"parentId":{quote(parent)},"completed":{flag}}}'
+                )
         return "[" + ",".join(parts) + "]"
 
     def open_texts(self, limit: int) -> tuple[int, list[str]]:
@@ -252,8 +260,14 @@ class TaskTable:
         else:
             p = index[parent_id]
             at, depth = self.subtree_end(p), self._depths[p] + 1
-        self._insert(at, [task_id], [text], [parent_id], array("H", [depth]),
-                     bytearray([1 if completed else 0]))
+        self._insert(
+            at,
+            [task_id],
+            [text],
+            [parent_id],
+            array("H", [depth]),
+            bytearray([1 if completed else 0]),
+        )
 
     def extend(self, rows: Iterable[tuple[str, int, str, bool]]) -> None:
         """Append whole new root trees given in document order as
@@ -336,8 +350,7 @@ class TaskTable:
             at, new_depth = self.subtree_end(p), self._depths[p] + 1
         shift = new_depth - depths[0]
         parents[0] = parent_id
-        self._insert(at, ids, texts, parents, array("H", (d + shift for d in depths)),
-                     completed)
+        self._insert(at, ids, texts, parents, array("H", (d + shift for d in depths)), completed)
 
     def delete(self, task_id: str) -> int:
         """Remove a node and its subtree; returns how many nodes went."""
@@ -448,14 +461,15 @@ class Workspace:
     ['Ship it', 'Write notes']
     """
 
-    def __init__(self, name: str = "Workspace", *, seed: int | str = 0,
-                 clock: datetime = CLOCK_START) -> None:
+    def __init__(
+        self, name: str = "Workspace", *, seed: int | str = 0, clock: datetime = CLOCK_START
+    ) -> None:
         self.name = name
         self.seed = seed
         if clock.tzinfo is None:
             raise ValueError("the workspace clock must be timezone-aware")
         # The workspace's "now": what advance() moves and what dates are relative to.
-        self.clock = clock.astimezone(timezone.utc)
+        self.clock = clock.astimezone(UTC)
         self.spaces: dict[str, Space] = {}
         self.folders: dict[str, Folder] = {}
         self.projects: dict[str, Project] = {}
@@ -469,8 +483,10 @@ class Workspace:
 
     def __repr__(self) -> str:
         tasks = sum(len(p.tasks) for p in self.projects.values())
-        return (f"<Workspace {self.name!r}: {len(self.spaces)} spaces, "
-                f"{len(self.projects)} projects, {tasks} tasks>")
+        return (
+            f"<Workspace {self.name!r}: {len(self.spaces)} spaces, "
+            f"{len(self.projects)} projects, {tasks} tasks>"
+        )
 
     # -- ids -------------------------------------------------------------------
 
@@ -482,8 +498,15 @@ class Workspace:
             while (candidate := uuid_like(self._rng)) in avoid:
                 pass
             return candidate
-        taken = (self.spaces, self.folders, self.projects, self.agents, self.conversations,
-                 self.media, self.templates)
+        taken = (
+            self.spaces,
+            self.folders,
+            self.projects,
+            self.agents,
+            self.conversations,
+            self.media,
+            self.templates,
+        )
         while True:
             candidate = alnum_id(self._rng)
             if not any(candidate in d for d in taken):
@@ -538,8 +561,9 @@ class Workspace:
             if viewed_at is None:
                 latest = max((p.viewed_at for p in self.projects.values()), default=0)
                 viewed_at = latest + 60_000 if latest else 1_735_689_600_000
-            self.projects[project_id] = Project(project_id, name, space_id, folder_id,
-                                                viewed_at=viewed_at)
+            self.projects[project_id] = Project(
+                project_id, name, space_id, folder_id, viewed_at=viewed_at
+            )
             return project_id
 
     def add_task(
@@ -581,11 +605,11 @@ class Workspace:
             ValueError: moving a task under its own subtree.
         """
         with self.lock:
-            self.projects[project_id].tasks.update(task_id, text=text, completed=completed,
-                                                   parent_id=parent_id)
+            self.projects[project_id].tasks.update(
+                task_id, text=text, completed=completed, parent_id=parent_id
+            )
 
-    def add_outline(self, project_id: str,
-                    rows: Iterable[tuple[int, str, bool]]) -> list[str]:
+    def add_outline(self, project_id: str, rows: Iterable[tuple[int, str, bool]]) -> list[str]:
         """Append ``(depth, text, completed)`` rows in document order as new root
         trees (depth 0 starts a tree); returns the new task ids in that order."""
         with self.lock:
@@ -603,8 +627,9 @@ class Workspace:
         with self.lock:
             return self.projects[project_id].tasks.delete(task_id)
 
-    def add_block(self, project_id: str, text: str, completed: bool = False, *,
-                  id: str | None = None) -> str:
+    def add_block(
+        self, project_id: str, text: str, completed: bool = False, *, id: str | None = None
+    ) -> str:
         with self.lock:
             blocks = self.projects[project_id].blocks
             block_id = id or self.new_id(uuid=True, avoid=blocks)
@@ -660,9 +685,15 @@ class Workspace:
                 raise KeyError(space_id)
             agent_id = id or self.new_id()
             self.agents[agent_id] = Agent(
-                agent_id, name, space_id, folder_id, description, dict(tools or {}),
+                agent_id,
+                name,
+                space_id,
+                folder_id,
+                description,
+                dict(tools or {}),
                 data if data is not None else {"commands": []},
-                list(knowledge_project_ids), public,
+                list(knowledge_project_ids),
+                public,
             )
             return agent_id
 
@@ -680,12 +711,20 @@ class Workspace:
             if agent_id not in self.agents:
                 raise KeyError(agent_id)
             convo_id = id or self.new_id()
-            self.conversations[convo_id] = Conversation(convo_id, agent_id, title, status,
-                                                        dict(data or {}), transcript)
+            self.conversations[convo_id] = Conversation(
+                convo_id, agent_id, title, status, dict(data or {}), transcript
+            )
             return convo_id
 
-    def add_media(self, space_id: str, kind: str, *, folder_id: str | None = None,
-                  name: str = "", id: str | None = None) -> str:
+    def add_media(
+        self,
+        space_id: str,
+        kind: str,
+        *,
+        folder_id: str | None = None,
+        name: str = "",
+        id: str | None = None,
+    ) -> str:
         with self.lock:
             if space_id not in self.spaces:
                 raise KeyError(space_id)
@@ -693,8 +732,9 @@ class Workspace:
             self.media[media_id] = Media(media_id, space_id, kind, folder_id, name)
             return media_id
 
-    def add_template(self, space_id: str, name: str, *, folder_id: str | None = None,
-                     id: str | None = None) -> str:
+    def add_template(
+        self, space_id: str, name: str, *, folder_id: str | None = None, id: str | None = None
+    ) -> str:
         with self.lock:
             template_id = id or self.new_id()
             self.templates[template_id] = Template(template_id, name, space_id, folder_id)
@@ -730,8 +770,9 @@ class Workspace:
             raise ValueError(f"days must be 0 or more, not {days}")
         from ._task_details import one_day_of_details
 
-        totals = dict.fromkeys(("completed", "reopened", "added", "moved", "reassigned",
-                                "rescheduled"), 0)
+        totals = dict.fromkeys(
+            ("completed", "reopened", "added", "moved", "reassigned", "rescheduled"), 0
+        )
         with self.lock:
             for _ in range(days):
                 self.clock += timedelta(days=1)
@@ -759,9 +800,18 @@ class Workspace:
             other.folders = {k: copy.copy(v) for k, v in self.folders.items()}
             for k, p in self.projects.items():
                 other.projects[k] = Project(
-                    p.id, p.name, p.space_id, p.folder_id, p.tasks.copy(), p.blocks.copy(),
-                    copy.deepcopy(p.fields), copy.deepcopy(p.members), p.viewed_at,
-                    p.completed, copy.deepcopy(p.share), copy.deepcopy(p.details),
+                    p.id,
+                    p.name,
+                    p.space_id,
+                    p.folder_id,
+                    p.tasks.copy(),
+                    p.blocks.copy(),
+                    copy.deepcopy(p.fields),
+                    copy.deepcopy(p.members),
+                    p.viewed_at,
+                    p.completed,
+                    copy.deepcopy(p.share),
+                    copy.deepcopy(p.details),
                 )
             other.agents = copy.deepcopy(self.agents)
             other.conversations = copy.deepcopy(self.conversations)
@@ -779,19 +829,37 @@ class Workspace:
                 "seed": self.seed,
                 "clock": self.clock.isoformat(),
                 "spaces": [{"id": s.id, "name": s.name} for s in self.spaces.values()],
-                "folders": [{"id": f.id, "name": f.name, "space_id": f.space_id}
-                            for f in self.folders.values()],
+                "folders": [
+                    {"id": f.id, "name": f.name, "space_id": f.space_id}
+                    for f in self.folders.values()
+                ],
                 "projects": [_project_json(p) for p in self.projects.values()],
                 "agents": [_agent_json(a) for a in self.agents.values()],
                 "conversations": [
-                    {"id": c.id, "agent_id": c.agent_id, "title": c.title, "status": c.status,
-                     "data": c.data, "transcript": c.transcript}
+                    {
+                        "id": c.id,
+                        "agent_id": c.agent_id,
+                        "title": c.title,
+                        "status": c.status,
+                        "data": c.data,
+                        "transcript": c.transcript,
+                    }
                     for c in self.conversations.values()
                 ],
-                "media": [{"id": m.id, "space_id": m.space_id, "folder_id": m.folder_id,
-                           "kind": m.kind, "name": m.name} for m in self.media.values()],
-                "templates": [{"id": t.id, "name": t.name, "space_id": t.space_id,
-                               "folder_id": t.folder_id} for t in self.templates.values()],
+                "media": [
+                    {
+                        "id": m.id,
+                        "space_id": m.space_id,
+                        "folder_id": m.folder_id,
+                        "kind": m.kind,
+                        "name": m.name,
+                    }
+                    for m in self.media.values()
+                ],
+                "templates": [
+                    {"id": t.id, "name": t.name, "space_id": t.space_id, "folder_id": t.folder_id}
+                    for t in self.templates.values()
+                ],
             }
 
     @classmethod
@@ -816,30 +884,46 @@ class Workspace:
             ws.folders[f["id"]] = Folder(f["id"], f["name"], f["space_id"])
         for p in data["projects"]:
             ws.projects[p["id"]] = Project(
-                p["id"], p["name"], p["space_id"], p.get("folder_id"),
+                p["id"],
+                p["name"],
+                p["space_id"],
+                p.get("folder_id"),
                 TaskTable.from_records(p.get("tasks", [])),
                 TaskTable.from_records(p.get("blocks", [])),
-                list(p.get("fields", [])), list(p.get("members", [])),
-                int(p.get("viewed_at", 0)), bool(p.get("completed", False)), p.get("share"),
+                list(p.get("fields", [])),
+                list(p.get("members", [])),
+                int(p.get("viewed_at", 0)),
+                bool(p.get("completed", False)),
+                p.get("share"),
                 dict(p.get("details", {})),
             )
         for a in data["agents"]:
             ws.agents[a["id"]] = Agent(
-                a["id"], a["name"], a["space_id"], a.get("folder_id"), a.get("description", ""),
-                dict(a.get("tools", {})), a.get("data", {"commands": []}),
-                list(a.get("knowledge_project_ids", [])), a.get("public"),
+                a["id"],
+                a["name"],
+                a["space_id"],
+                a.get("folder_id"),
+                a.get("description", ""),
+                dict(a.get("tools", {})),
+                a.get("data", {"commands": []}),
+                list(a.get("knowledge_project_ids", [])),
+                a.get("public"),
             )
         for c in data["conversations"]:
             ws.conversations[c["id"]] = Conversation(
-                c["id"], c["agent_id"], c["title"], c.get("status", "idle"), c.get("data", {}),
+                c["id"],
+                c["agent_id"],
+                c["title"],
+                c.get("status", "idle"),
+                c.get("data", {}),
                 c.get("transcript", ""),
             )
         for m in data["media"]:
-            ws.media[m["id"]] = Media(m["id"], m["space_id"], m["kind"], m.get("folder_id"),
-                                      m.get("name", ""))
+            ws.media[m["id"]] = Media(
+                m["id"], m["space_id"], m["kind"], m.get("folder_id"), m.get("name", "")
+            )
         for t in data["templates"]:
-            ws.templates[t["id"]] = Template(t["id"], t["name"], t["space_id"],
-                                             t.get("folder_id"))
+            ws.templates[t["id"]] = Template(t["id"], t["name"], t["space_id"], t.get("folder_id"))
         # The file's ids came from the seed's generator: replaying it from the start would
         # hand them out again. A stream of its own, still the same for the same file.
         held = sum(len(p.tasks) + len(p.blocks) for p in ws.projects.values())
@@ -880,8 +964,7 @@ def _one_day_of_work(ws: Workspace, project_id: str, rng: random.Random) -> dict
         ws.add_task(project_id, f"{rng.choice(_FOLLOW_UPS)}{about}".strip(), parent)
         added = 1
     moved = _move_one(ws, project_id, rng) if rng.random() < 0.3 else 0
-    return {"completed": n_complete, "reopened": len(reopening), "added": added,
-            "moved": moved}
+    return {"completed": n_complete, "reopened": len(reopening), "added": added, "moved": moved}
 
 
 def _move_one(ws: Workspace, project_id: str, rng: random.Random) -> int:

@@ -25,16 +25,21 @@ class EmulatorError(Exception):
     Not the client's ``APIError``: the emulator shares no code with the client.
     """
 
-    def __init__(self, status: int, code: str, message: str,
-                 headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status, self.code, self.message = status, code, message
         self.headers = headers or {}
 
 
 def error_envelope(status: int, code: str, message: str) -> Payload:
-    return {"ok": False, "message": message, "code": code,
-            "statusMessage": HTTPStatus(status).phrase}
+    return {
+        "ok": False,
+        "message": message,
+        "code": code,
+        "statusMessage": HTTPStatus(status).phrase,
+    }
 
 
 def not_found(what: str) -> EmulatorError:
@@ -56,9 +61,14 @@ class Context:
 
 # -- paging ----------------------------------------------------------------------
 
+
 def _whole(value: Any, name: str, code: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != int(value) \
-            or value < 1:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or value != int(value)
+        or value < 1
+    ):
         raise EmulatorError(400, code, f"{name} must be a whole number of at least 1")
     return int(value)
 
@@ -77,8 +87,9 @@ class EncodedItems(str):
     """An ``items`` array already encoded as JSON text (the server splices it in)."""
 
 
-def _cursor_page(ctx: Context, table: TaskTable, body: Payload,
-                 noun: str) -> list[Payload] | EncodedItems:
+def _cursor_page(
+    ctx: Context, table: TaskTable, body: Payload, noun: str
+) -> list[Payload] | EncodedItems:
     """``limit`` nodes after (or before) the cursor id, in document order.
 
     Pre-encoded unless a fault needs the items as dicts.
@@ -107,8 +118,9 @@ def _cursor_page(ctx: Context, table: TaskTable, body: Payload,
     return EncodedItems(table.encode(start, stop))
 
 
-def _numbered_page(ctx: Context, items: Sequence[Payload], body: Payload,
-                   default_limit: int) -> list[Payload]:
+def _numbered_page(
+    ctx: Context, items: Sequence[Payload], body: Payload, default_limit: int
+) -> list[Payload]:
     """Page ``page`` (from 1) of ``items`` in pages of the served size."""
     size = _limit(ctx, body, default_limit)
     page = _whole(body.get("page", 1), "page", "invalid_page")
@@ -117,7 +129,7 @@ def _numbered_page(ctx: Context, items: Sequence[Payload], body: Payload,
     start = (page - 1) * size
     if ctx.clamp_pages and items and start >= len(items):
         start = (len(items) - 1) // size * size
-    out = list(items[start:start + size])
+    out = list(items[start : start + size])
     if "duplicate" in ctx.faults and start > 0 and out:
         out.insert(0, items[start - 1])
     return out
@@ -151,6 +163,7 @@ def _name_filter(items: list[Payload], body: Payload) -> list[Payload]:
 
 
 # -- lookups ---------------------------------------------------------------------
+
 
 def _space(ws: Workspace, space_id: str) -> str:
     if space_id not in ws.spaces:
@@ -199,11 +212,17 @@ def _project_item(p: Project) -> Payload:
 
 
 def _convo_item(c: Conversation) -> Payload:
-    return {"id": c.id, "space_agent_id": c.agent_id, "status": c.status, "title": c.title,
-            "data": c.data}
+    return {
+        "id": c.id,
+        "space_agent_id": c.agent_id,
+        "status": c.status,
+        "title": c.title,
+        "data": c.data,
+    }
 
 
 # -- operations ------------------------------------------------------------------
+
 
 def list_spaces(ctx: Context, body: Payload) -> Payload:
     items = [{"id": s.id, "name": s.name} for s in ctx.workspace.spaces.values()]
@@ -212,15 +231,22 @@ def list_spaces(ctx: Context, body: Payload) -> Payload:
 
 def list_folders(ctx: Context, body: Payload) -> Payload:
     space_id = _space(ctx.workspace, body["spaceId"])
-    return {"ok": True, "items": [{"id": f.id, "name": f.name}
-                                  for f in ctx.workspace.folders.values()
-                                  if f.space_id == space_id]}
+    return {
+        "ok": True,
+        "items": [
+            {"id": f.id, "name": f.name}
+            for f in ctx.workspace.folders.values()
+            if f.space_id == space_id
+        ],
+    }
 
 
 def list_projects(ctx: Context, body: Payload) -> Payload:
     wanted = _scoped(ctx, body["spaceId"], "Space", 404)
-    return {"ok": True, "items": [_project_item(p) for p in ctx.workspace.projects.values()
-                                  if wanted(p)]}
+    return {
+        "ok": True,
+        "items": [_project_item(p) for p in ctx.workspace.projects.values() if wanted(p)],
+    }
 
 
 def get_project(ctx: Context, body: Payload) -> Payload:
@@ -251,8 +277,9 @@ def restore_project(ctx: Context, body: Payload) -> Payload:
 
 def list_my_projects(ctx: Context, body: Payload) -> Payload:
     newest_first = body.get("sort", "viewed-desc") == "viewed-desc"
-    projects = sorted(ctx.workspace.projects.values(), key=lambda p: (p.viewed_at, p.id),
-                      reverse=newest_first)
+    projects = sorted(
+        ctx.workspace.projects.values(), key=lambda p: (p.viewed_at, p.id), reverse=newest_first
+    )
     items = [_project_item(p) for p in projects]
     return {"ok": True, "items": _numbered_page(ctx, items, body, 100)}
 
@@ -283,24 +310,38 @@ def get_share_link(ctx: Context, body: Payload) -> Payload:
 def list_agents(ctx: Context, body: Payload) -> Payload:
     space_id = body.get("spaceId")
     wanted = (lambda a: True) if space_id is None else _scoped(ctx, space_id, "Space", 404)
-    items = [{"id": a.id, "name": a.name, "description": a.description, "tools": a.tools}
-             for a in ctx.workspace.agents.values() if wanted(a)]
+    items = [
+        {"id": a.id, "name": a.name, "description": a.description, "tools": a.tools}
+        for a in ctx.workspace.agents.values()
+        if wanted(a)
+    ]
     return {"ok": True, "items": _name_filter(items, body)}
 
 
 def get_agent(ctx: Context, body: Payload) -> Payload:
     agent = _agent(ctx.workspace, body)
-    return {"ok": True, "item": {"id": agent.id, "name": agent.name,
-                                 "space_id": agent.space_id, "data": agent.data}}
+    return {
+        "ok": True,
+        "item": {
+            "id": agent.id,
+            "name": agent.name,
+            "space_id": agent.space_id,
+            "data": agent.data,
+        },
+    }
 
 
 def get_public_agent(ctx: Context, body: Payload) -> Payload:
     agent = _agent(ctx.workspace, body)
     if agent.public is None:
-        raise EmulatorError(404, "not_found",
-                            "Public agent not found: public access is not enabled")
-    return {"ok": True, "item": {"id": agent.id, "name": agent.name, **agent.public},
-            "publicUrl": f"https://www.taskade.com/a/{agent.id}"}
+        raise EmulatorError(
+            404, "not_found", "Public agent not found: public access is not enabled"
+        )
+    return {
+        "ok": True,
+        "item": {"id": agent.id, "name": agent.name, **agent.public},
+        "publicUrl": f"https://www.taskade.com/a/{agent.id}",
+    }
 
 
 def prompt_agent(ctx: Context, body: Payload) -> Payload:
@@ -333,8 +374,10 @@ def prompt_agent(ctx: Context, body: Payload) -> Payload:
             total += open_count
             counts.append(f"{project.name} ({open_count} open)")
             upcoming.extend(texts[: 3 - len(upcoming)])
-        parts.append(f"Across {len(projects)} knowledge project(s) there are {total} open "
-                     f"tasks: {'; '.join(counts)}.")
+        parts.append(
+            f"Across {len(projects)} knowledge project(s) there are {total} open "
+            f"tasks: {'; '.join(counts)}."
+        )
         if upcoming:
             parts.append("Next up: " + "; ".join(t.replace("\n", " ") for t in upcoming) + ".")
     return {"ok": True, "summary": " ".join(parts)}
@@ -342,8 +385,9 @@ def prompt_agent(ctx: Context, body: Payload) -> Payload:
 
 def list_conversations(ctx: Context, body: Payload) -> Payload:
     agent = _agent(ctx.workspace, body)
-    convos = [_convo_item(c) for c in ctx.workspace.conversations.values()
-              if c.agent_id == agent.id]
+    convos = [
+        _convo_item(c) for c in ctx.workspace.conversations.values() if c.agent_id == agent.id
+    ]
     return {"ok": True, "items": _numbered_page(ctx, convos, body, 20)}
 
 
@@ -360,8 +404,11 @@ def get_conversation(ctx: Context, body: Payload) -> Payload:
 
 def list_media(ctx: Context, body: Payload) -> Payload:
     wanted = _scoped(ctx, body["folderId"], "Folder", 400)
-    items = [{"id": m.id, "space_id": m.space_id, "kind": m.kind}
-             for m in ctx.workspace.media.values() if wanted(m)]
+    items = [
+        {"id": m.id, "space_id": m.space_id, "kind": m.kind}
+        for m in ctx.workspace.media.values()
+        if wanted(m)
+    ]
     return {"ok": True, "items": _numbered_page(ctx, items, body, 100)}
 
 
@@ -374,8 +421,7 @@ def get_media(ctx: Context, body: Payload) -> Payload:
 
 def list_templates(ctx: Context, body: Payload) -> Payload:
     wanted = _scoped(ctx, body["folderId"], "Folder", 400)
-    items = [{"id": t.id, "name": t.name} for t in ctx.workspace.templates.values()
-             if wanted(t)]
+    items = [{"id": t.id, "name": t.name} for t in ctx.workspace.templates.values() if wanted(t)]
     return {"ok": True, "items": _numbered_page(ctx, items, body, 20)}
 
 

@@ -203,16 +203,32 @@ LISBON = """\
 
 _COMPONENTS = ("iOS app", "Android app", "Web app", "Public API", "Integrations", "Billing")
 _SYMPTOMS = (
-    "crashes", "shows a blank screen", "duplicates tasks", "loses unsaved edits",
-    "times out", "shows the wrong due date", "ignores the dark theme", "logs the user out",
-    "sends two notifications", "renders emoji as boxes", "drops attachments",
+    "crashes",
+    "shows a blank screen",
+    "duplicates tasks",
+    "loses unsaved edits",
+    "times out",
+    "shows the wrong due date",
+    "ignores the dark theme",
+    "logs the user out",
+    "sends two notifications",
+    "renders emoji as boxes",
+    "drops attachments",
     "sorts completed tasks first",
 )
 _ACTIONS = (
-    "opening a shared project", "pasting a long list", "switching workspaces",
-    "uploading a PDF", "exporting to CSV", "reordering subtasks", "going offline",
-    "changing the time zone", "inviting a guest", "archiving a project",
-    "filtering by assignee", "renaming a folder",
+    "opening a shared project",
+    "pasting a long list",
+    "switching workspaces",
+    "uploading a PDF",
+    "exporting to CSV",
+    "reordering subtasks",
+    "going offline",
+    "changing the time zone",
+    "inviting a guest",
+    "archiving a project",
+    "filtering by assignee",
+    "renaming a folder",
 )
 _PLATFORMS = ("iOS 17", "iOS 18", "Android 13", "Android 14", "Chrome", "Safari", "Firefox")
 _VERSIONS = ("4.12", "4.13", "4.14", "5.0", "5.1")
@@ -228,10 +244,15 @@ def _bug_backlog(rng: random.Random, total: int) -> list[tuple[int, str, bool]]:
         while len(rows) < quota:
             number += rng.randrange(1, 9)
             done = rng.random() < 0.45
-            bug = [(1, f"BUG-{number}: {component} {rng.choice(_SYMPTOMS)} when "
-                       f"{rng.choice(_ACTIONS)}", done)]
-            bug.append((2, f"Reproduce on {rng.choice(_PLATFORMS)}",
-                        done or rng.random() < 0.5))
+            bug = [
+                (
+                    1,
+                    f"BUG-{number}: {component} {rng.choice(_SYMPTOMS)} when "
+                    f"{rng.choice(_ACTIONS)}",
+                    done,
+                )
+            ]
+            bug.append((2, f"Reproduce on {rng.choice(_PLATFORMS)}", done or rng.random() < 0.5))
             if rng.random() < 0.6 or len(rows) < 10:
                 old, new = sorted(rng.sample(_VERSIONS, 2))
                 bug.append((2, "Find the root cause", done))
@@ -254,14 +275,20 @@ def _transcript(turns: Sequence[tuple[str, str]]) -> str:
 
 
 _ROADMAP_TOPICS = (
-    ("guest access", "Two tasks are open: deciding the link expiry rules and prototyping "
-     "the invite dialog."),
+    (
+        "guest access",
+        "Two tasks are open: deciding the link expiry rules and prototyping the invite dialog.",
+    ),
     ("the activity feed", "Nothing has started yet; the event list needs a decision first."),
-    ("dashboards v1", "The first five charts are not picked yet, and CSV export waits on "
-     "time-zone handling."),
+    (
+        "dashboards v1",
+        "The first five charts are not picked yet, and CSV export waits on time-zone handling.",
+    ),
     ("API latency", "Profiling the ten slowest endpoints is next; caching comes after."),
-    ("the App Store submission", "Screenshots are missing for Japanese and Brazilian "
-     "Portuguese; the privacy label is done."),
+    (
+        "the App Store submission",
+        "Screenshots are missing for Japanese and Brazilian Portuguese; the privacy label is done.",
+    ),
 )
 _LLMS = (
     {"type": "openai", "name": "gpt-4o"},
@@ -272,12 +299,17 @@ _LLMS = (
 _STATUSES = ("idle", "idle", "requires_review", "in_progress")
 
 
-def _agent_data(description: str, emoji: str, tone: str,
-                commands: Sequence[tuple[str, str]]) -> dict[str, Any]:
+def _agent_data(
+    description: str, emoji: str, tone: str, commands: Sequence[tuple[str, str]]
+) -> dict[str, Any]:
     return {
         "commands": [
-            {"name": name, "prompt": prompt, "id": name.lower().replace(" ", "_"),
-             "mode": "default"}
+            {
+                "name": name,
+                "prompt": prompt,
+                "id": name.lower().replace(" ", "_"),
+                "mode": "default",
+            }
             for name, prompt in commands
         ],
         "description": description,
@@ -321,17 +353,18 @@ def build_sample() -> Workspace:
         else:
             name, parsed = parse_outline(outline)
             rows = list(parsed)
-        project_id = ws.add_project(space_id, name, folder_id,
-                                    viewed_at=_T0 + minutes * 60_000)
+        project_id = ws.add_project(space_id, name, folder_id, viewed_at=_T0 + minutes * 60_000)
         ws.add_outline(project_id, rows)
         start = rng.randrange(0, len(crowd) - n_members + 1) if n_members < 45 else 0
-        for person in crowd[start:start + n_members]:
+        for person in crowd[start : start + n_members]:
             ws.add_member(project_id, person["handle"], person["displayName"])
         project_ids.append(project_id)
     roadmap, launch, bugs, website, interviews, _inbox, kitchen, reading, lisbon = project_ids
 
-    shapes = {shape.get("displayName") or shape.get("title") or shape["type"]: shape
-              for shape in field_shapes()}
+    shapes = {
+        shape.get("displayName") or shape.get("title") or shape["type"]: shape
+        for shape in field_shapes()
+    }
     field_plan = {
         roadmap: ("Status", "Owner", "Due", "Impact"),
         launch: ("Status", "Owner", "Due", "Estimate", "boolean"),
@@ -350,8 +383,11 @@ def build_sample() -> Workspace:
         add_task_details(ws, project_id, details_rng)
 
     blocks = {
-        roadmap: [("Goals for the quarter", False), ("Owner: Priya Patel", False),
-                  ("Review with leadership on 2 September", True)],
+        roadmap: [
+            ("Goals for the quarter", False),
+            ("Owner: Priya Patel", False),
+            ("Review with leadership on 2 September", True),
+        ],
         launch: [("Launch date: 15 October", False), ("Go/no-go checklist", False)],
         bugs: [("Triage rules: P1 within 24 h, P2 within a week", False)],
         website: [("Brief", False), ("Open questions", False)],
@@ -377,64 +413,99 @@ def build_sample() -> Workspace:
         "web_search": "Searches the web for current information.",
     }
     roadmap_agent = ws.add_agent(
-        acme, "Roadmap Assistant", folder_id=roadmap_f,
+        acme,
+        "Roadmap Assistant",
+        folder_id=roadmap_f,
         description="Answers questions about the roadmap and the mobile launch.",
         tools={**tools, "calendar": "Reads the team calendar for milestone dates."},
         data=_agent_data(
             "You are the product team's roadmap assistant. You know the quarterly roadmap "
             "and the mobile launch plan, and you answer with the current status, what is "
             "blocked and who owns the next step. Keep answers short and cite task names.",
-            "🗺️", "confident",
-            [("Summarize Open Tasks", "List every open task in the knowledge projects, "
-              "grouped by theme, and name the owner of each when the project says who owns "
-              "it, so that the team can see at a glance what is left to do this quarter.")]),
+            "🗺️",
+            "confident",
+            [
+                (
+                    "Summarize Open Tasks",
+                    "List every open task in the knowledge projects, "
+                    "grouped by theme, and name the owner of each when the project says who owns "
+                    "it, so that the team can see at a glance what is left to do this quarter.",
+                )
+            ],
+        ),
         knowledge_project_ids=[roadmap, launch],
     )
     bug_agent = ws.add_agent(
-        acme, "Bug Triage Bot", folder_id=eng_f,
+        acme,
+        "Bug Triage Bot",
+        folder_id=eng_f,
         description="Suggests priorities and duplicates for incoming bug reports.",
         tools={"project_reader": tools["project_reader"]},
         data=_agent_data(
             "You help engineers triage bug reports: find likely duplicates in the backlog, "
             "suggest a priority from the triage rules and name the component.",
-            "🐞", "formal", []),
+            "🐞",
+            "formal",
+            [],
+        ),
         knowledge_project_ids=[bugs],
     )
     writer_agent = ws.add_agent(
-        acme, "Marketing Copywriter", folder_id=gtm_f,
+        acme,
+        "Marketing Copywriter",
+        folder_id=gtm_f,
         description="Drafts website copy and announcements from interview notes.",
         tools={**tools},
         data=_agent_data(
             "You write clear, friendly marketing copy grounded in what customers told us "
             "in interviews and in the website redesign plan.",
-            "✍️", "friendly",
-            [("Draft Announcement", "Write a short product announcement of about one "
-              "hundred and fifty words for the blog, using the customer interview notes "
-              "for concrete benefits and the website plan for the launch timing.")]),
+            "✍️",
+            "friendly",
+            [
+                (
+                    "Draft Announcement",
+                    "Write a short product announcement of about one "
+                    "hundred and fifty words for the blog, using the customer interview notes "
+                    "for concrete benefits and the website plan for the launch timing.",
+                )
+            ],
+        ),
         knowledge_project_ids=[website, interviews],
         public={
             "data": {
                 "avatar": {"type": "emoji", "data": {"value": "✍️"}},
                 "conversationStarters": [
-                    {"id": "announce", "text": "Draft a launch announcement",
-                     "prompt": "Draft a launch announcement for Mobile App 2.0."},
+                    {
+                        "id": "announce",
+                        "text": "Draft a launch announcement",
+                        "prompt": "Draft a launch announcement for Mobile App 2.0.",
+                    },
                     {"id": "tagline", "text": "Suggest five taglines"},
                 ],
             },
             "preferences": {
-                "mode": "chatbot", "canCopyKnowledge": False, "hideBranding": False,
-                "theme": "auto", "autoEndChats": True, "color": "#4F46E5",
-                "meta": {"title": "Acme Copywriter",
-                         "description": "Marketing copy from the Acme product team."},
+                "mode": "chatbot",
+                "canCopyKnowledge": False,
+                "hideBranding": False,
+                "theme": "auto",
+                "autoEndChats": True,
+                "color": "#4F46E5",
+                "meta": {
+                    "title": "Acme Copywriter",
+                    "description": "Marketing copy from the Acme product team.",
+                },
                 "launcherIcon": {"type": "emoji", "value": "✍️"},
             },
         },
     )
     home_agent = ws.add_agent(  # in the space's home folder, as the Inbox project is
-        home, "Home Planner",
+        home,
+        "Home Planner",
         description="Keeps the renovation and travel plans on track.",
-        tools={"project_reader": tools["project_reader"],
-               "weather": "Looks up the weather forecast for a city."},
+        tools={
+            "project_reader": tools["project_reader"],
+            "weather": "Looks up the weather forecast for a city.",
+        },
         data=_agent_data("You help plan home projects and trips.", "🏡", "warm", []),
         knowledge_project_ids=[kitchen, lisbon],
     )
@@ -448,27 +519,52 @@ def build_sample() -> Workspace:
         if status != "in_progress":
             convo["endedAt"] = _T0 + (i + 1) * 7 * hour
         ws.add_conversation(
-            roadmap_agent, f"Status of {topic}" + (f" (week {i // 5 + 1})" if i >= 5 else ""),
-            _transcript([(f"Where are we on {topic}?", answer),
-                         ("Who should I ask about it?",
-                          f"{updater} updated it last; start there."),
-                         ("Thanks!", "Anytime.")]),
-            status=status, data=convo,
+            roadmap_agent,
+            f"Status of {topic}" + (f" (week {i // 5 + 1})" if i >= 5 else ""),
+            _transcript(
+                [
+                    (f"Where are we on {topic}?", answer),
+                    ("Who should I ask about it?", f"{updater} updated it last; start there."),
+                    ("Thanks!", "Anytime."),
+                ]
+            ),
+            status=status,
+            data=convo,
         )
     for agent_id, talks in (
-        (bug_agent, [("Triage BUG-2107", "Likely a duplicate of an older iOS crash; "
-                      "suggest P2 and assign to the iOS app component.")]),
-        (writer_agent, [("Tagline ideas", "1. Plan together. 2. Your team, in sync. "
-                         "3. From idea to done."),
-                        ("Announcement draft", "Mobile App 2.0 brings offline mode and a "
-                         "faster, calmer design.")]),
-        (home_agent, [("Cabinet hardware", "Brushed brass handles pair well with quartz."),
-                      ("Lisbon food", "Try Pastéis de Belém early to skip the queue."),
-                      ("Electrician", "Book at least two weeks before the tiler.")]),
+        (
+            bug_agent,
+            [
+                (
+                    "Triage BUG-2107",
+                    "Likely a duplicate of an older iOS crash; "
+                    "suggest P2 and assign to the iOS app component.",
+                )
+            ],
+        ),
+        (
+            writer_agent,
+            [
+                ("Tagline ideas", "1. Plan together. 2. Your team, in sync. 3. From idea to done."),
+                (
+                    "Announcement draft",
+                    "Mobile App 2.0 brings offline mode and a faster, calmer design.",
+                ),
+            ],
+        ),
+        (
+            home_agent,
+            [
+                ("Cabinet hardware", "Brushed brass handles pair well with quartz."),
+                ("Lisbon food", "Try Pastéis de Belém early to skip the queue."),
+                ("Electrician", "Book at least two weeks before the tiler."),
+            ],
+        ),
     ):
         for j, (title, answer) in enumerate(talks):
             ws.add_conversation(
-                agent_id, title,
+                agent_id,
+                title,
                 _transcript([(title + "?", answer), ("Great, thanks.", "Happy to help.")]),
                 status="idle",
                 data={"llm": _LLMS[j % len(_LLMS)], "endedAt": _T0 + (j + 30) * hour},
@@ -476,23 +572,46 @@ def build_sample() -> Workspace:
 
     kinds = ("image", "image", "document", "video", "audio", "spreadsheet")
     for i in range(130):  # more than one default page of 100
-        ws.add_media(acme, kinds[i % len(kinds)], folder_id=gtm_f,
-                     name=f"campaign-asset-{i + 1:03d}")
-    for i, name in enumerate(("architecture-diagram.png", "incident-review.pdf",
-                              "load-test.csv")):
+        ws.add_media(
+            acme, kinds[i % len(kinds)], folder_id=gtm_f, name=f"campaign-asset-{i + 1:03d}"
+        )
+    for i, name in enumerate(("architecture-diagram.png", "incident-review.pdf", "load-test.csv")):
         ws.add_media(acme, ("image", "document", "spreadsheet")[i], folder_id=eng_f, name=name)
     for i, name in enumerate(("floor-plan.pdf", "tiles.jpg", "lisbon-map.png")):
         # One in the Home folder, two in the space's home folder (the space id lists them).
-        ws.add_media(home, ("document", "image", "image")[i],
-                     folder_id=house_f if i == 0 else None, name=name)
+        ws.add_media(
+            home,
+            ("document", "image", "image")[i],
+            folder_id=house_f if i == 0 else None,
+            name=name,
+        )
 
     template_names = (
-        "Product brief", "Sprint planning", "Retrospective", "OKR tracker", "Launch plan",
-        "Bug report", "Meeting notes", "One-on-one", "Roadmap", "Design review",
-        "Release checklist", "Incident postmortem", "Hiring plan", "Onboarding checklist",
-        "Competitive analysis", "User interview guide", "Content calendar", "RACI matrix",
-        "Weekly status", "Risk register", "Budget tracker", "Decision log",
-        "Feature request intake", "QA test plan", "Quarterly review",
+        "Product brief",
+        "Sprint planning",
+        "Retrospective",
+        "OKR tracker",
+        "Launch plan",
+        "Bug report",
+        "Meeting notes",
+        "One-on-one",
+        "Roadmap",
+        "Design review",
+        "Release checklist",
+        "Incident postmortem",
+        "Hiring plan",
+        "Onboarding checklist",
+        "Competitive analysis",
+        "User interview guide",
+        "Content calendar",
+        "RACI matrix",
+        "Weekly status",
+        "Risk register",
+        "Budget tracker",
+        "Decision log",
+        "Feature request intake",
+        "QA test plan",
+        "Quarterly review",
     )
     for name in template_names:  # more than one default page of 20
         ws.add_template(acme, name, folder_id=roadmap_f)

@@ -30,15 +30,33 @@ V1_SCHEMAS_FILE = Path(__file__).with_name("v1_schemas.json")
 # The v2 and v1 specs themselves, carried verbatim so a clone needs nothing beside it.
 SPEC_DIR = Path(__file__).with_name("spec")
 # The spec lives next to the repository, in ``../shared/spec`` of its root.
-DEFAULT_SPEC = (Path(__file__).resolve().parents[3] / "shared" / "spec"
-                / "taskade-api-v2.openapi.json")
+DEFAULT_SPEC = (
+    Path(__file__).resolve().parents[3] / "shared" / "spec" / "taskade-api-v2.openapi.json"
+)
 
 IMPLEMENTED = (
-    "listSpaces", "listFolders", "listProjects", "getProject", "createProject",
-    "completeProject", "restoreProject", "listMyProjects", "listTasks", "listBlocks",
-    "listFields", "listProjectMembers", "getShareLink", "listAgents", "getAgent",
-    "getPublicAgent", "promptAgent", "listConversations", "getConversation", "listMedia",
-    "getMedia", "listTemplates",
+    "listSpaces",
+    "listFolders",
+    "listProjects",
+    "getProject",
+    "createProject",
+    "completeProject",
+    "restoreProject",
+    "listMyProjects",
+    "listTasks",
+    "listBlocks",
+    "listFields",
+    "listProjectMembers",
+    "getShareLink",
+    "listAgents",
+    "getAgent",
+    "getPublicAgent",
+    "promptAgent",
+    "listConversations",
+    "getConversation",
+    "listMedia",
+    "getMedia",
+    "listTemplates",
 )
 
 # v1 routes served, by operationId (v1 is REST: the method and path name the operation).
@@ -96,8 +114,7 @@ class _Inliner:
             if key in _ANNOTATIONS or key == "nullable":
                 continue
             if key == "properties":
-                out[key] = {name: self.convert(sub, root, depth + 1)
-                            for name, sub in value.items()}
+                out[key] = {name: self.convert(sub, root, depth + 1) for name, sub in value.items()}
             elif key in ("items", "additionalProperties", "not") and isinstance(value, dict):
                 out[key] = self.convert(value, root, depth + 1)
             elif key in ("anyOf", "allOf", "oneOf"):
@@ -129,7 +146,7 @@ def derive(spec: dict[str, Any], spec_bytes: bytes = b"") -> dict[str, Any]:
     )
     return {
         "$comment": "Derived from the Taskade v2 OpenAPI spec by "
-                    "taskade_frames.emulator._schemas; do not edit by hand.",
+        "taskade_frames.emulator._schemas; do not edit by hand.",
         "spec": {
             "title": spec["info"]["title"],
             "version": spec["info"]["version"],
@@ -152,22 +169,36 @@ def derive_v1(spec: dict[str, Any], spec_bytes: bytes = b"") -> dict[str, Any]:
         if get.get("operationId") != op_id:
             raise ValueError(f"GET {path} is no longer {op_id} in the v1 spec")
         response = get["responses"]["200"]["content"]["application/json"]["schema"]
-        params = [{"name": p["name"], "in": p["in"], "required": bool(p.get("required")),
-                   "schema": inliner.convert(p.get("schema", {}), p)}
-                  for p in get.get("parameters", [])]
-        routes[op_id] = {"method": "GET", "path": path, "parameters": params,
-                         "response": inliner.convert(response, response)}
+        params = [
+            {
+                "name": p["name"],
+                "in": p["in"],
+                "required": bool(p.get("required")),
+                "schema": inliner.convert(p.get("schema", {}), p),
+            }
+            for p in get.get("parameters", [])
+        ]
+        routes[op_id] = {
+            "method": "GET",
+            "path": path,
+            "parameters": params,
+            "response": inliner.convert(response, response),
+        }
     error = spec["components"]["schemas"]["Error"]
     return {
         "$comment": "Derived from the Taskade v1 OpenAPI spec by "
-                    "taskade_frames.emulator._schemas; do not edit by hand.",
+        "taskade_frames.emulator._schemas; do not edit by hand.",
         "spec": {
             "title": spec["info"]["title"],
             "version": spec["info"]["version"],
             "sha256": hashlib.sha256(spec_bytes).hexdigest() if spec_bytes else None,
         },
-        "paths": sorted(f"{method.upper()} {path}" for path, item in spec["paths"].items()
-                        for method in item if method != "parameters"),
+        "paths": sorted(
+            f"{method.upper()} {path}"
+            for path, item in spec["paths"].items()
+            for method in item
+            if method != "parameters"
+        ),
         "error": inliner.convert(error, error),
         "routes": routes,
     }
@@ -207,8 +238,10 @@ _TYPES: dict[str, Any] = {
     "boolean": lambda v: isinstance(v, bool),
     "null": lambda v: v is None,
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
-    "integer": lambda v: (isinstance(v, int) and not isinstance(v, bool))
-    or (isinstance(v, float) and v.is_integer()),
+    "integer": lambda v: (
+        (isinstance(v, int) and not isinstance(v, bool))
+        or (isinstance(v, float) and v.is_integer())
+    ),
 }
 
 
@@ -242,8 +275,11 @@ def check(schema: dict[str, Any], value: Any, path: str = "") -> str | None:
         return f"{_where(path)} must be one of {allowed}"
     if isinstance(value, str):
         if len(value) < schema.get("minLength", 0):
-            return f"{_where(path)} must not be empty" if schema["minLength"] == 1 else \
-                f"{_where(path)} is shorter than {schema['minLength']} characters"
+            return (
+                f"{_where(path)} must not be empty"
+                if schema["minLength"] == 1
+                else f"{_where(path)} is shorter than {schema['minLength']} characters"
+            )
         if "pattern" in schema and re.search(schema["pattern"], value) is None:
             return f"{_where(path)} does not match {schema['pattern']}"
     if isinstance(value, (int, float)) and not isinstance(value, bool):
@@ -286,13 +322,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     spec_file = Path(args[0]) if args else DEFAULT_SPEC
     raw = spec_file.read_bytes()
     derived = derive(json.loads(raw), raw)
-    SCHEMAS_FILE.write_text(json.dumps(derived, indent=1, ensure_ascii=False) + "\n",
-                            encoding="utf-8")
+    SCHEMAS_FILE.write_text(
+        json.dumps(derived, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(f"wrote {SCHEMAS_FILE.name}: {len(derived['responses'])} operations")
     raw_v1 = (SPEC_DIR / "taskade-api-v1.openapi.json").read_bytes()
     derived_v1 = derive_v1(json.loads(raw_v1), raw_v1)
-    V1_SCHEMAS_FILE.write_text(json.dumps(derived_v1, indent=1, ensure_ascii=False) + "\n",
-                               encoding="utf-8")
+    V1_SCHEMAS_FILE.write_text(
+        json.dumps(derived_v1, indent=1, ensure_ascii=False) + "\n", encoding="utf-8"
+    )
     print(f"wrote {V1_SCHEMAS_FILE.name}: {len(derived_v1['routes'])} routes")
     return 0
 

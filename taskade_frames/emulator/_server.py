@@ -73,10 +73,16 @@ def _json(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None,
-           http_status: int | None = None) -> Reply:
-    return Reply(http_status or status, _json(error_envelope(status, code, message)),
-                 headers=headers or {})
+def _error(
+    status: int,
+    code: str,
+    message: str,
+    headers: Mapping[str, str] | None = None,
+    http_status: int | None = None,
+) -> Reply:
+    return Reply(
+        http_status or status, _json(error_envelope(status, code, message)), headers=headers or {}
+    )
 
 
 def _as_gateway(reply: Reply) -> Reply:
@@ -92,8 +98,10 @@ def _as_gateway(reply: Reply) -> Reply:
         return reply  # already not an envelope (an HTML fault page)
     status, phrase = reply.status, HTTPStatus(reply.status).phrase
     if status == 429 or status >= 500:
-        page = (f"<html><head><title>{status} {phrase}</title></head><body><center>"
-                f"<h1>{status} {phrase}</h1></center><hr><center>nginx</center></body></html>")
+        page = (
+            f"<html><head><title>{status} {phrase}</title></head><body><center>"
+            f"<h1>{status} {phrase}</h1></center><hr><center>nginx</center></body></html>"
+        )
         return reply._replace(body=page.encode(), content_type=HTML_TYPE)
     if status in (401, 402, 403):
         return reply._replace(body=f"{phrase}\n".encode(), content_type=TEXT_TYPE)
@@ -273,9 +281,12 @@ class Emulator:
         if self._server is not None:
             return self
         self._server = _Server((self.host, self._port), self)
-        self._thread = threading.Thread(target=self._server.serve_forever,
-                                        kwargs={"poll_interval": 0.05},
-                                        name="taskade-emulator", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="taskade-emulator",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -393,7 +404,7 @@ class Emulator:
             # never buffered, and the connection is closed on it.
             handler.close_connection = True
             path = urlsplit(handler.path).path
-            operation = path[len(API_PREFIX):] if path.startswith(API_PREFIX) else None
+            operation = path[len(API_PREFIX) :] if path.startswith(API_PREFIX) else None
             body = None
             reply = _error(401, "unauthorized", "Missing or invalid bearer token")
         else:
@@ -403,24 +414,25 @@ class Emulator:
                 handler.close_connection = True
                 self._write(handler, _error(exc.status, "bad_request", str(exc)))
                 return
-            operation, body, reply = self._dispatch(handler.command, handler.path,
-                                                    handler.headers, raw)
+            operation, body, reply = self._dispatch(
+                handler.command, handler.path, handler.headers, raw
+            )
         if self.error_style == "gateway" and reply.status >= 400:
             reply = _as_gateway(reply)
         with self._log_lock:
             # A request that straddled reset() (a delay fault, say) belongs to
             # the previous test: keep it out of the fresh log.
             if generation == self._generation:
-                self._log.append({"operation": operation, "body": body,
-                                  "status": reply.status})
+                self._log.append({"operation": operation, "body": body, "status": reply.status})
         self._write(handler, reply)
 
     def _authorized(self, headers: Any) -> bool:
         scheme, _, credential = headers.get("Authorization", "").partition(" ")
         return scheme.lower() == "bearer" and credential.strip() == self.token
 
-    def _dispatch(self, method: str, target: str, headers: Any,
-                  raw: bytes) -> tuple[str | None, Any, Reply]:
+    def _dispatch(
+        self, method: str, target: str, headers: Any, raw: bytes
+    ) -> tuple[str | None, Any, Reply]:
         if self.latency:
             time.sleep(self.latency)
         path = urlsplit(target).path
@@ -429,7 +441,7 @@ class Emulator:
         elif not path.startswith(API_PREFIX):
             return None, None, _error(404, "not_found", f"No route for {path}")
         else:
-            op = path[len(API_PREFIX):]
+            op = path[len(API_PREFIX) :]
         try:
             body: Any = json.loads(raw) if raw.strip() else None
             parsed = True
@@ -438,8 +450,13 @@ class Emulator:
 
         bucket = self._bucket
         if bucket is not None and (wait := bucket.acquire()) is not None:
-            return op, body, _error(429, "rate_limited", "Too many requests, slow down",
-                                    {"Retry-After": str(wait)})
+            return (
+                op,
+                body,
+                _error(
+                    429, "rate_limited", "Too many requests, slow down", {"Retry-After": str(wait)}
+                ),
+            )
 
         fault = self.faults.take_transport(op)
         after: str | None = None
@@ -464,17 +481,22 @@ class Emulator:
         """A fault that answers instead of the operation, or ``None``."""
         if kind == "status":
             status = int(params.get("status", 503))
-            extra = {} if params.get("retry_after") is None else \
-                {"Retry-After": str(params["retry_after"])}
+            extra = (
+                {}
+                if params.get("retry_after") is None
+                else {"Retry-After": str(params["retry_after"])}
+            )
             code = params.get("code") or HTTPStatus(status).phrase.lower().replace(" ", "_")
             return _error(status, code, params.get("message", f"Emulated {status} fault"), extra)
         if kind == "html":
             return Reply(int(params.get("status", 502)), _PROXY_PAGE, HTML_TYPE)
         if kind == "ok_false":
-            return _error(int(params.get("error_status", 500)),
-                          params.get("code", "internal_error"),
-                          params.get("message", "Emulated failure inside a 200 response"),
-                          http_status=200)
+            return _error(
+                int(params.get("error_status", 500)),
+                params.get("code", "internal_error"),
+                params.get("message", "Emulated failure inside a 200 response"),
+                http_status=200,
+            )
         return None
 
     def _operate(self, method: str, path: str, op: str, body: Any, parsed: bool) -> Reply:
@@ -482,14 +504,16 @@ class Emulator:
             return self._operate_v1(method, path, body)
         operation = HANDLERS.get(op)
         if method != "POST" or operation is None:
-            known = any(m == method and rx.match(path[len(API_PREFIX) - 1:])
-                        for m, rx in _schemas.spec_path_patterns())
+            known = any(
+                m == method and rx.match(path[len(API_PREFIX) - 1 :])
+                for m, rx in _schemas.spec_path_patterns()
+            )
             if known:
-                return _error(501, "not_implemented",
-                              f"{method} /{op} is not implemented by the emulator")
+                return _error(
+                    501, "not_implemented", f"{method} /{op} is not implemented by the emulator"
+                )
             if operation is not None:
-                return _error(405, "method_not_allowed", f"Use POST for /{op}",
-                              {"Allow": "POST"})
+                return _error(405, "method_not_allowed", f"Use POST for /{op}", {"Allow": "POST"})
             return _error(404, "not_found", f"Unknown operation: {op}")
         if not parsed:
             return _error(400, "invalid_json", "The request body is not valid JSON")
@@ -505,11 +529,21 @@ class Emulator:
         for key, value in body.items():
             if key.endswith("Id") and isinstance(value, str) and value in self.forbidden:
                 return _error(403, "forbidden", f"You do not have access to {value}")
-        kinds = (self.faults.take_page(op, operation.paging != "none")
-                 if op.startswith("list") else set())
+        kinds = (
+            self.faults.take_page(op, operation.paging != "none")
+            if op.startswith("list")
+            else set()
+        )
         ws = self.workspace
-        ctx = Context(ws, self.page_cap, self.max_limit, kinds, self._spend_credit,
-                      clamp_pages=self.clamp_pages, scope=self.scope)
+        ctx = Context(
+            ws,
+            self.page_cap,
+            self.max_limit,
+            kinds,
+            self._spend_credit,
+            clamp_pages=self.clamp_pages,
+            scope=self.scope,
+        )
         changes = self.faults.take_workspace(op) if op.startswith("list") else []
         try:
             with ws.lock:
@@ -524,10 +558,11 @@ class Emulator:
         items = payload.get("items")
         if isinstance(items, list):
             if "extra_fields" in kinds:
-                items = [dict(item, zzExtra=1) if isinstance(item, dict) else item
-                         for item in items]
+                items = [
+                    dict(item, zzExtra=1) if isinstance(item, dict) else item for item in items
+                ]
             if "null_items" in kinds and items:
-                items = [None, *items[: len(items) // 2], None, *items[len(items) // 2:]]
+                items = [None, *items[: len(items) // 2], None, *items[len(items) // 2 :]]
             payload["items"] = items
         return Reply(200, _json(payload))
 
@@ -588,4 +623,3 @@ def _abort(handler: BaseHTTPRequestHandler) -> None:
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
     handler.rfile.close()  # drop the makefile reference so close() is immediate
     conn.close()
-

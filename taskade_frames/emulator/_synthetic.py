@@ -17,24 +17,94 @@ from typing import Any
 from ._model import TaskTable, Workspace, alnum_id, uuid_like
 
 FIRST_NAMES = (
-    "Alice", "Ben", "Chloe", "Daniel", "Emma", "Farid", "Grace", "Hiro", "Isla", "Jonas",
-    "Kira", "Liam", "Maya", "Noah", "Olivia", "Priya", "Quinn", "Rosa", "Sam", "Tariq",
-    "Uma", "Victor", "Wen", "Ximena", "Yusuf", "Zoe", "Amara", "Bruno", "Carmen", "Diego",
+    "Alice",
+    "Ben",
+    "Chloe",
+    "Daniel",
+    "Emma",
+    "Farid",
+    "Grace",
+    "Hiro",
+    "Isla",
+    "Jonas",
+    "Kira",
+    "Liam",
+    "Maya",
+    "Noah",
+    "Olivia",
+    "Priya",
+    "Quinn",
+    "Rosa",
+    "Sam",
+    "Tariq",
+    "Uma",
+    "Victor",
+    "Wen",
+    "Ximena",
+    "Yusuf",
+    "Zoe",
+    "Amara",
+    "Bruno",
+    "Carmen",
+    "Diego",
 )
 LAST_NAMES = (
-    "Nguyen", "Okafor", "Schmidt", "Garcia", "Kowalski", "Haddad", "Tanaka", "Patel",
-    "Moreau", "Lindqvist", "Rossi", "Chen", "Novak", "Silva", "Murphy", "Ivanova",
+    "Nguyen",
+    "Okafor",
+    "Schmidt",
+    "Garcia",
+    "Kowalski",
+    "Haddad",
+    "Tanaka",
+    "Patel",
+    "Moreau",
+    "Lindqvist",
+    "Rossi",
+    "Chen",
+    "Novak",
+    "Silva",
+    "Murphy",
+    "Ivanova",
 )
 _VERBS = (
-    "Review", "Draft", "Update", "Fix", "Test", "Plan", "Schedule", "Email", "Design",
-    "Measure", "Document", "Refactor", "Prepare", "Publish", "Check", "Organize",
+    "Review",
+    "Draft",
+    "Update",
+    "Fix",
+    "Test",
+    "Plan",
+    "Schedule",
+    "Email",
+    "Design",
+    "Measure",
+    "Document",
+    "Refactor",
+    "Prepare",
+    "Publish",
+    "Check",
+    "Organize",
 )
 _OBJECTS = (
-    "the release notes", "onboarding flow", "pricing page", "quarterly budget",
-    "API rate limits", "customer survey", "sprint backlog", "team offsite agenda",
-    "database migration", "support macros", "launch checklist", "analytics dashboard",
-    "contract renewal", "hiring scorecard", "mobile build", "accessibility audit",
-    "invoice template", "error monitoring", "partner brief", "style guide",
+    "the release notes",
+    "onboarding flow",
+    "pricing page",
+    "quarterly budget",
+    "API rate limits",
+    "customer survey",
+    "sprint backlog",
+    "team offsite agenda",
+    "database migration",
+    "support macros",
+    "launch checklist",
+    "analytics dashboard",
+    "contract renewal",
+    "hiring scorecard",
+    "mobile build",
+    "accessibility audit",
+    "invoice template",
+    "error monitoring",
+    "partner brief",
+    "style guide",
 )
 _MEDIA_KINDS = ("image", "document", "video", "audio", "spreadsheet")
 _TONES = ("friendly", "formal", "confident", "warm", "casual")
@@ -62,20 +132,33 @@ def people(n: int, rng: random.Random) -> list[dict[str, str]]:
 def field_shapes() -> list[dict[str, Any]]:
     """One ``Field.data`` of each common kind, shaped as the spec's anyOf allows."""
     return [
-        {"type": "Select", "displayName": "Status", "options": {
-            "todo": {"id": "todo", "name": "To do", "rank": "a", "color": "gray"},
-            "doing": {"id": "doing", "name": "In progress", "rank": "b", "color": "blue"},
-            "done": {"id": "done", "name": "Done", "rank": "c", "color": "green"},
-        }, "defaultOption": "todo"},
-        {"type": "number", "displayName": "Estimate", "render": {"type": "text"},
-         "format": {"type": "unit", "config": {"type": "standard", "unit": "hour"}}},
+        {
+            "type": "Select",
+            "displayName": "Status",
+            "options": {
+                "todo": {"id": "todo", "name": "To do", "rank": "a", "color": "gray"},
+                "doing": {"id": "doing", "name": "In progress", "rank": "b", "color": "blue"},
+                "done": {"id": "done", "name": "Done", "rank": "c", "color": "green"},
+            },
+            "defaultOption": "todo",
+        },
+        {
+            "type": "number",
+            "displayName": "Estimate",
+            "render": {"type": "text"},
+            "format": {"type": "unit", "config": {"type": "standard", "unit": "hour"}},
+        },
         {"type": "string", "displayName": "Notes"},
         {"type": "DateTime", "title": "Due", "format": {"time": False, "zone": False}},
         {"type": "boolean"},
         {"type": "Rating", "displayName": "Impact", "max": 5, "icon": "star"},
         {"type": "Assign", "title": "Owner"},
-        {"type": "number", "displayName": "Budget", "render": {"type": "text"},
-         "format": {"type": "currency", "config": {"type": "standard", "code": "USD"}}},
+        {
+            "type": "number",
+            "displayName": "Budget",
+            "render": {"type": "text"},
+            "format": {"type": "currency", "config": {"type": "standard", "code": "USD"}},
+        },
     ]
 
 
@@ -129,8 +212,9 @@ def build_task_table(
         text_list[i] = pool[int((r * 104_729.0) % 1.0 * pool_size)]
         if (r * 7_919.0) % 1.0 < completed_share:
             completed[i] = 1
-    return TaskTable.from_columns(ids, text_list, parents, depths, completed,
-                                  sequential_prefix=prefix)
+    return TaskTable.from_columns(
+        ids, text_list, parents, depths, completed, sequential_prefix=prefix
+    )
 
 
 def synthetic_workspace(
@@ -167,8 +251,11 @@ def synthetic_workspace(
     >>> len(project.tasks), project.tasks.max_depth()
     (1000, 6)
     """
-    counts = ([int(tasks_per_project)] * projects if isinstance(tasks_per_project, int)
-              else [int(c) for c in tasks_per_project])
+    counts = (
+        [int(tasks_per_project)] * projects
+        if isinstance(tasks_per_project, int)
+        else [int(c) for c in tasks_per_project]
+    )
     if len(counts) != projects:
         raise ValueError("tasks_per_project needs one count per project")
     rng = random.Random(seed)
@@ -179,20 +266,23 @@ def synthetic_workspace(
         space_id = ws.add_space(f"Space {s + 1}", id=alnum_id(rng))
         space_ids.append(space_id)
         for f in range(folders_per_space):
-            folder_ids.append(ws.add_folder(space_id, f"Folder {s + 1}.{f + 1}",
-                                            id=alnum_id(rng)))
+            folder_ids.append(ws.add_folder(space_id, f"Folder {s + 1}.{f + 1}", id=alnum_id(rng)))
     shapes = field_shapes()
     pool = task_texts()
     for p, count in enumerate(counts):
         folder_id = folder_ids[p % len(folder_ids)] if folder_ids else None
-        space_id = (ws.folders[folder_id].space_id if folder_id
-                    else space_ids[p % len(space_ids)])
-        project_id = ws.add_project(space_id, f"Project {p + 1}: {rng.choice(_OBJECTS)}",
-                                    folder_id, id=alnum_id(rng),
-                                    viewed_at=1_735_689_600_000 + rng.randrange(10**9))
+        space_id = ws.folders[folder_id].space_id if folder_id else space_ids[p % len(space_ids)]
+        project_id = ws.add_project(
+            space_id,
+            f"Project {p + 1}: {rng.choice(_OBJECTS)}",
+            folder_id,
+            id=alnum_id(rng),
+            viewed_at=1_735_689_600_000 + rng.randrange(10**9),
+        )
         project = ws.projects[project_id]
-        project.tasks = build_task_table(rng, count, max_depth=max_depth,
-                                         completed_share=completed_share, texts=pool)
+        project.tasks = build_task_table(
+            rng, count, max_depth=max_depth, completed_share=completed_share, texts=pool
+        )
         for b in range(blocks_per_project):
             ws.add_block(project_id, f"Section {b + 1}", id=uuid_like(rng))
         for k in range(fields_per_project):
@@ -202,27 +292,41 @@ def synthetic_workspace(
         knowledge = [p.id for p in ws.projects.values() if p.space_id == space_id][:2]
         for a in range(agents_per_space):
             agent_id = ws.add_agent(
-                space_id, f"Helper {a + 1}", description="Answers questions about projects.",
+                space_id,
+                f"Helper {a + 1}",
+                description="Answers questions about projects.",
                 tools={"project_reader": "Read tasks of knowledge projects"},
-                data={"commands": [], "tone": _TONES[a % len(_TONES)],
-                      "knowledgeEnabled": True, "language": "en-US"},
-                knowledge_project_ids=knowledge, id=alnum_id(rng),
+                data={
+                    "commands": [],
+                    "tone": _TONES[a % len(_TONES)],
+                    "knowledgeEnabled": True,
+                    "language": "en-US",
+                },
+                knowledge_project_ids=knowledge,
+                id=alnum_id(rng),
             )
             for c in range(conversations_per_agent):
                 ws.add_conversation(
-                    agent_id, f"Conversation {c + 1}",
+                    agent_id,
+                    f"Conversation {c + 1}",
                     f"User: What is open?\nAssistant: Several tasks, see item {c + 1}.",
                     status=("idle", "in_progress", "requires_review")[c % 3],
-                    data={"llm": {"type": "openai", "name": "gpt-4o"},
-                          "endedAt": 1_735_689_600_000 + c * 3_600_000},
+                    data={
+                        "llm": {"type": "openai", "name": "gpt-4o"},
+                        "endedAt": 1_735_689_600_000 + c * 3_600_000,
+                    },
                     id=alnum_id(rng),
                 )
     for folder_id in folder_ids:
         space_id = ws.folders[folder_id].space_id
         for m in range(media_per_folder):
-            ws.add_media(space_id, _MEDIA_KINDS[m % len(_MEDIA_KINDS)], folder_id=folder_id,
-                         name=f"file-{m + 1}", id=alnum_id(rng))
+            ws.add_media(
+                space_id,
+                _MEDIA_KINDS[m % len(_MEDIA_KINDS)],
+                folder_id=folder_id,
+                name=f"file-{m + 1}",
+                id=alnum_id(rng),
+            )
         for t in range(templates_per_folder):
-            ws.add_template(space_id, f"Template {t + 1}", folder_id=folder_id,
-                            id=alnum_id(rng))
+            ws.add_template(space_id, f"Template {t + 1}", folder_id=folder_id, id=alnum_id(rng))
     return ws
