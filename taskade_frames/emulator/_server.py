@@ -35,6 +35,7 @@ from ._ops import (
     Context,
     EmulatorError,
     EncodedItems,
+    Handler,
     change_workspace,
     error_envelope,
 )
@@ -54,6 +55,18 @@ _PROXY_PAGE = (
     b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
     b"</body>\r\n</html>\r\n"
 )
+
+
+def _with_page_faults(payload: dict[str, Any], kinds: set[str]) -> dict[str, Any]:
+    """Queued page faults that alter items: unknown fields added, nulls mixed in."""
+    items = payload.get("items")
+    if isinstance(items, list):
+        if "extra_fields" in kinds:
+            items = [dict(item, zzExtra=1) if isinstance(item, dict) else item for item in items]
+        if "null_items" in kinds and items:
+            items = [None, *items[: len(items) // 2], None, *items[len(items) // 2 :]]
+        payload["items"] = items
+    return payload
 
 
 class Reply(NamedTuple):
@@ -504,17 +517,54 @@ class Emulator:
             return self._operate_v1(method, path, body)
         operation = HANDLERS.get(op)
         if method != "POST" or operation is None:
-            known = any(
-                m == method and rx.match(path[len(API_PREFIX) - 1 :])
-                for m, rx in _schemas.spec_path_patterns()
+            return self._unrouted(method, path, op, operation)
+        refused = self._refuse(op, body, parsed)
+        if refused is not None:
+            return refused
+        body = body or {}
+        kinds = (
+            self.faults.take_page(op, operation.paging != "none")
+            if op.startswith("list")
+            else set()
+        )
+        ctx = Context(
+            self.workspace,
+            self.page_cap,
+            self.max_limit,
+            kinds,
+            self._spend_credit,
+            clamp_pages=self.clamp_pages,
+            scope=self.scope,
+        )
+        changes = self.faults.take_workspace(op) if op.startswith("list") else []
+        try:
+            with self.workspace.lock:
+                for change in changes:
+                    change_workspace(self.workspace, change.kind, change.params, op, body)
+                payload = operation.handler(ctx, body)
+        except EmulatorError as exc:
+            return _error(exc.status, exc.code, exc.message, exc.headers)
+        except Exception as exc:
+            self.errors.append(exc)
+            return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        return Reply(200, _json(_with_page_faults(payload, kinds)))
+
+    def _unrouted(self, method: str, path: str, op: str, operation: Handler | None) -> Reply:
+        """A route the spec has but the emulator lacks is 501; a wrong method 405; else 404."""
+        known = any(
+            m == method and rx.match(path[len(API_PREFIX) - 1 :])
+            for m, rx in _schemas.spec_path_patterns()
+        )
+        if known:
+            return _error(
+                501, "not_implemented", f"{method} /{op} is not implemented by the emulator"
             )
-            if known:
-                return _error(
-                    501, "not_implemented", f"{method} /{op} is not implemented by the emulator"
-                )
-            if operation is not None:
-                return _error(405, "method_not_allowed", f"Use POST for /{op}", {"Allow": "POST"})
-            return _error(404, "not_found", f"Unknown operation: {op}")
+        if operation is not None:
+            return _error(405, "method_not_allowed", f"Use POST for /{op}", {"Allow": "POST"})
+        return _error(404, "not_found", f"Unknown operation: {op}")
+
+    def _refuse(self, op: str, body: Any, parsed: bool) -> Reply | None:
+        """The answer to a body the spec refuses, or to an id this token may not see."""
         if not parsed:
             return _error(400, "invalid_json", "The request body is not valid JSON")
         schema = _schemas.load()["requests"][op]
@@ -525,46 +575,10 @@ class Emulator:
             problem = _schemas.check(schema, {})
         if problem is not None:
             return _error(400, "invalid_request", problem[0].upper() + problem[1:])
-        body = body or {}
-        for key, value in body.items():
+        for key, value in (body or {}).items():
             if key.endswith("Id") and isinstance(value, str) and value in self.forbidden:
                 return _error(403, "forbidden", f"You do not have access to {value}")
-        kinds = (
-            self.faults.take_page(op, operation.paging != "none")
-            if op.startswith("list")
-            else set()
-        )
-        ws = self.workspace
-        ctx = Context(
-            ws,
-            self.page_cap,
-            self.max_limit,
-            kinds,
-            self._spend_credit,
-            clamp_pages=self.clamp_pages,
-            scope=self.scope,
-        )
-        changes = self.faults.take_workspace(op) if op.startswith("list") else []
-        try:
-            with ws.lock:
-                for change in changes:
-                    change_workspace(ws, change.kind, change.params, op, body)
-                payload = operation.handler(ctx, body)
-        except EmulatorError as exc:
-            return _error(exc.status, exc.code, exc.message, exc.headers)
-        except Exception as exc:
-            self.errors.append(exc)
-            return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
-        items = payload.get("items")
-        if isinstance(items, list):
-            if "extra_fields" in kinds:
-                items = [
-                    dict(item, zzExtra=1) if isinstance(item, dict) else item for item in items
-                ]
-            if "null_items" in kinds and items:
-                items = [None, *items[: len(items) // 2], None, *items[len(items) // 2 :]]
-            payload["items"] = items
-        return Reply(200, _json(payload))
+        return None
 
     def _operate_v1(self, method: str, path: str, body: Any) -> Reply:
         """A v1 task-detail route: same knobs and faults as v2, REST-style routing."""

@@ -288,9 +288,18 @@ def synthetic_workspace(
         for k in range(fields_per_project):
             ws.add_field(project_id, shapes[k % len(shapes)], id=alnum_id(rng))
         project.members = people(members_per_project, rng)
+    _add_agents(ws, rng, space_ids, agents_per_space, conversations_per_agent)
+    _add_files(ws, rng, folder_ids, media_per_folder, templates_per_folder)
+    return ws
+
+
+def _add_agents(
+    ws: Workspace, rng: random.Random, space_ids: list[str], agents: int, conversations: int
+) -> None:
+    """Agents per space, each with knowledge projects and a few conversations."""
     for space_id in space_ids:
         knowledge = [p.id for p in ws.projects.values() if p.space_id == space_id][:2]
-        for a in range(agents_per_space):
+        for a in range(agents):
             agent_id = ws.add_agent(
                 space_id,
                 f"Helper {a + 1}",
@@ -305,7 +314,7 @@ def synthetic_workspace(
                 knowledge_project_ids=knowledge,
                 id=alnum_id(rng),
             )
-            for c in range(conversations_per_agent):
+            for c in range(conversations):
                 ws.add_conversation(
                     agent_id,
                     f"Conversation {c + 1}",
@@ -317,9 +326,15 @@ def synthetic_workspace(
                     },
                     id=alnum_id(rng),
                 )
+
+
+def _add_files(
+    ws: Workspace, rng: random.Random, folder_ids: list[str], media: int, templates: int
+) -> None:
+    """Media and templates in every folder."""
     for folder_id in folder_ids:
         space_id = ws.folders[folder_id].space_id
-        for m in range(media_per_folder):
+        for m in range(media):
             ws.add_media(
                 space_id,
                 _MEDIA_KINDS[m % len(_MEDIA_KINDS)],
@@ -327,6 +342,5 @@ def synthetic_workspace(
                 name=f"file-{m + 1}",
                 id=alnum_id(rng),
             )
-        for t in range(templates_per_folder):
+        for t in range(templates):
             ws.add_template(space_id, f"Template {t + 1}", folder_id=folder_id, id=alnum_id(rng))
-    return ws
