@@ -144,6 +144,8 @@ class TaskadeClient:
         retry: a ``RetryPolicy``.
         max_pages: pages one listing may take before it is called incomplete.
         max_body: largest answer accepted, in bytes once decoded.
+        listing_deadline: seconds one whole listing may take (a project growing faster
+            than it is read would never end); None for no limit.
         trust_env: read what is not given (token, base URL, proxies, CA bundle)
             from the environment; ``False`` reads nothing from it.
         transport: send requests through this object instead of HTTP (it needs
@@ -162,10 +164,6 @@ class TaskadeClient:
     ...     spaces = c.call("listSpaces")["items"]
     """
 
-    # Seconds a whole listing may take before it ends in PaginationError: a
-    # project that grows faster than it is read would otherwise never end.
-    listing_deadline: float | None = 3600.0
-
     def __init__(
         self,
         token: str | None = None,
@@ -177,6 +175,7 @@ class TaskadeClient:
         retry: RetryPolicy | None = None,
         max_pages: int = 100_000,
         max_body: int = DEFAULT_MAX_BODY,
+        listing_deadline: float | None = 3600.0,
         allow_insecure_http: bool = False,
         trust_env: bool = True,
         transport: Any = None,
@@ -195,6 +194,7 @@ class TaskadeClient:
         self.page_size = page_size
         self.retry = retry or RetryPolicy()
         self.max_pages = max_pages
+        self.listing_deadline = listing_deadline
         v1_transport = None
         if transport is None:
             transport, v1_transport = _http_transports(
@@ -225,6 +225,20 @@ class TaskadeClient:
         """
         settings["trust_env"] = True
         return cls(**settings)
+
+    @property
+    def listing_deadline(self) -> float | None:
+        """Seconds a whole listing may take before it ends in PaginationError (None: no limit).
+
+        A project that grows faster than it is read would otherwise never end.
+        """
+        return self._listing_deadline
+
+    @listing_deadline.setter
+    def listing_deadline(self, seconds: float | None) -> None:
+        if seconds is not None:
+            _number("listing_deadline", seconds, minimum=0.001, maximum=30 * 24 * 3600.0)
+        self._listing_deadline = seconds
 
     # -- lifecycle ---------------------------------------------------------
 

@@ -264,8 +264,19 @@ def test_a_project_growing_faster_than_it_is_read_ends_at_the_deadline(
     assert info.value.pages <= 30 and emulator.request_count("listTasks") == info.value.pages
 
 
-def test_the_default_deadline_is_a_setting_of_the_client(client):
-    assert TaskadeClient.listing_deadline == 3600.0 and client.listing_deadline == 3600.0
+def test_the_default_deadline_is_a_setting_of_the_client(client, emulator):
+    assert client.listing_deadline == 3600.0
+    with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, listing_deadline=None) as c:
+        assert c.listing_deadline is None
+
+
+@pytest.mark.parametrize("bad", ["30", 0, -1, float("inf"), True])
+def test_a_bad_listing_deadline_is_refused_when_it_is_set(client, emulator, bad):
+    """Checked when set, at construction or later, not as a TypeError mid-listing."""
+    with pytest.raises((TypeError, ValueError), match="listing_deadline"):
+        TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, listing_deadline=bad)
+    with pytest.raises((TypeError, ValueError), match="listing_deadline"):
+        client.listing_deadline = bad
 
 
 def test_max_pages_still_bounds_a_growing_listing(emulator, moving_project):
