@@ -511,11 +511,31 @@ def _texts(values: list[Any]) -> list[Any]:
     return [v if v is None or isinstance(v, str) else _json(v) for v in values]
 
 
+# How deep a value may nest before it is refused. Python's own limit differs by
+# version (3.13 converts 5,000 levels that 3.11 refuses), so the rule is ours.
+MAX_NESTING = 500
+
+
 def _json(value: Any) -> str:
+    if isinstance(value, dict | list) and _nesting(value) > MAX_NESTING:
+        raise RecursionError(f"more than {MAX_NESTING} levels")
     try:
         return json.dumps(value, ensure_ascii=False, sort_keys=True, allow_nan=False)
     except (TypeError, ValueError) as exc:
         raise _Malformed(f"not JSON: {exc}") from None
+
+
+def _nesting(value: Any) -> int:
+    """Depth of a JSON value, without recursion, stopping once past MAX_NESTING."""
+    deepest, level = 0, [(value, 1)]
+    while level:
+        node, depth = level.pop()
+        if depth > MAX_NESTING:
+            return depth
+        deepest = max(deepest, depth)
+        children = node.values() if isinstance(node, dict) else node
+        level.extend((c, depth + 1) for c in children if isinstance(c, dict | list))
+    return deepest
 
 
 def _ids(values: list[Any]) -> list[Any]:
