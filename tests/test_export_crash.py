@@ -55,17 +55,7 @@ def test_sigkill_mid_export_leaves_no_partial_snapshot_and_a_rerun_succeeds(
     first = export_space(list(ws.spaces)[-1], out, client, snapshot=T0, progress=False)
     committed = read_export(out)
     all_tasks = sum(len(p.tasks) for p in ws.projects.values())
-    for i in range(3):  # spaces loaded after the first is staged: a wide window to kill in
-        sid = ws.add_space(f"Extra {i}")
-        ws.add_task(ws.add_project(sid, f"Project {i}"), "a task")
-    emulator.latency = 0.05
-    env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out), "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start_slow_cli_export(emulator, out)
     try:
         deadline = time.monotonic() + 45
         staged: list = []
@@ -147,17 +137,7 @@ def test_ctrl_c_stops_an_export_and_leaves_no_visible_partial_snapshot(emulator,
     out = tmp_path / "out"
     ws = emulator.workspace
     first = export_space(list(ws.spaces)[-1], out, client, snapshot=T0, progress=False)
-    for i in range(3):
-        sid = ws.add_space(f"Extra {i}")
-        ws.add_task(ws.add_project(sid, f"Project {i}"), "a task")
-    emulator.latency = 0.05
-    env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out), "--quiet"],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-    )
+    proc = _start_slow_cli_export(emulator, out)
     try:
         deadline = time.monotonic() + 45
         while not list((out / storage.STAGING).rglob("*.parquet")):
@@ -205,3 +185,22 @@ def test_ctrl_c_during_a_space_load_drops_the_queued_calls(emulator, client, tmp
 
     assert emulator.request_count() < full / 2
     assert not (tmp_path / "cut").exists()
+
+
+def _start_slow_cli_export(emulator, out):
+    """`taskade-frames export --all` in a real process, slowed so there is a window to stop it.
+
+    Three extra spaces are loaded after the first is staged, at 50 ms a request.
+    """
+    ws = emulator.workspace
+    for i in range(3):
+        sid = ws.add_space(f"Extra {i}")
+        ws.add_task(ws.add_project(sid, f"Project {i}"), "a task")
+    emulator.latency = 0.05
+    env = {**os.environ, "TASKADE_API_URL": emulator.base_url, "TASKADE_API_TOKEN": FAKE_TOKEN}
+    return subprocess.Popen(
+        [sys.executable, "-m", "taskade_frames", "export", "--all", "--out", str(out), "--quiet"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
