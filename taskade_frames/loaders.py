@@ -85,15 +85,38 @@ def _load(
         data[column] = _concat_chunks(chunks.pop(column), kinds[column])
     n = len(next(iter(data.values()))) if data else 0
     if ent.ordered:
-        data["position"] = list(range(n))
+        data["position"] = _positions(n)
     for column, value in (parents or {}).items():
-        data[column] = [value] * n
+        data[column] = _repeated(value, n)
     df = schemas.frame(name, data, given_only=tree)
     del data
     if name == "tasks":
         # The tree adds its columns with the declared dtypes; coerce only checks.
         df = schemas.coerce(add_tree_columns(df) if tree else df, "tasks")
     return _provenance(df, client, ent.operation, parents or {}, [report])
+
+
+def _positions(n: int) -> Any:
+    """0..n-1 as an Arrow int64 array: a million Python ints would cost more than the tree."""
+    import numpy as np
+    import pyarrow as pa
+
+    return pa.array(np.arange(n, dtype=np.int64))
+
+
+def _repeated(value: Any, n: int) -> Any:
+    """``value`` n times, as one Arrow string array built from its buffers (a scope id
+    repeated on every row); anything else goes through a list and its usual checks."""
+    import numpy as np
+    import pyarrow as pa
+
+    try:
+        raw = np.frombuffer(value.encode("utf-8"), np.uint8)
+    except (AttributeError, UnicodeEncodeError):  # not a string, or one Arrow cannot hold
+        return [value] * n
+    offsets = np.arange(n + 1, dtype=np.int64) * len(raw)
+    buffers = [None, pa.py_buffer(offsets), pa.py_buffer(np.tile(raw, n))]
+    return pa.Array.from_buffers(pa.large_string(), n, buffers)
 
 
 def _convert(name: str, pager: Pager) -> dict[str, list[Any]]:

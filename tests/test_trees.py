@@ -616,6 +616,28 @@ def test_deep_and_shallow_roll_ups_match_the_reference(df: pd.DataFrame, level_m
 
 
 @PROPERTY_SETTINGS
+@given(st.one_of(forests(), deep_forests(), corrupt_forests()))
+def test_paths_written_as_bytes_equal_the_joined_paths(df: pd.DataFrame) -> None:
+    """The byte-buffer path (every id non-null, no elision, few id lengths) gives the
+    same array as the level-by-level join it stands in for."""
+    forest, ids = trees._forest_of(df, "id", "parent_id")
+    written = trees._paths_by_bytes(forest, ids)
+    eligible = not ids.null_count and forest.max_depth < trees.PATH_MAX_IDS
+    assert (written is not None) == (
+        eligible and len(set(len(i.encode()) for i in ids.to_pylist())) <= 8
+    )
+    if written is not None:
+        written.validate(full=True)
+        saved = trees._BYTE_PATH_MAX_WIDTHS
+        trees._BYTE_PATH_MAX_WIDTHS = -1  # every call takes the join
+        try:
+            joined = trees._paths(forest, ids)
+        finally:
+            trees._BYTE_PATH_MAX_WIDTHS = saved
+        assert written.equals(joined)
+
+
+@PROPERTY_SETTINGS
 @given(st.one_of(deep_forests(), corrupt_forests()))
 def test_path_lists_agree_with_paths(df: pd.DataFrame) -> None:
     lists = path_lists(df)
