@@ -166,6 +166,8 @@ class PageDecoder:
         attr = {api: f"f{i}" for i, api in enumerate(api_keys)}
         self._getters = {column: attrgetter(attr[api]) for column, (api, _) in fields.items()}
         self._api = {api: column for column, (api, _) in fields.items()}
+        # The key's column is built from the keys list the pager needs anyway.
+        self._key_column = next(c for c, field in fields.items() if field == (key, "string"))
         self._arrow_types = {column: arrow_type(kind) for column, (_, kind) in fields.items()}
         self._failures: tuple[type[BaseException], ...] = (
             msgspec.MsgspecError,  # not JSON, or JSON of another shape
@@ -193,11 +195,15 @@ class PageDecoder:
     def _page(self, rows: list[Any]) -> TypedPage:
         import pyarrow as pa
 
+        keys = [r.f0 for r in rows]
         columns = {
-            column: pa.array(list(map(getter, rows)), type=self._arrow_types[column])
+            column: pa.array(
+                keys if column == self._key_column else list(map(getter, rows)),
+                type=self._arrow_types[column],
+            )
             for column, getter in self._getters.items()
         }
-        return TypedPage(columns, [r.f0 for r in rows], self._api)
+        return TypedPage(columns, keys, self._api)
 
 
 def concat_columns(pages: list[dict[str, Any]], kinds: Mapping[str, str]) -> dict[str, Any]:

@@ -75,14 +75,16 @@ def _load(
             continue  # it moved under the cursor while read: read it again, as fetch_all does
         pager.report.relists = relists
         break
-    # The pager's de-duplication set holds every id as a Python string: let it go
-    # before the frame and its tree columns are built, the peak of a large load.
-    report = pager.report
-    del pager
     kinds = {c.name: c.kind for c in ent.columns}
     data: dict[str, Any] = {}
     for column in list(chunks):  # one column held twice at a time, not all of them
         data[column] = _concat_chunks(chunks.pop(column), kinds[column])
+    # The pager's de-duplication set holds every id as a Python string: let it go
+    # before the frame and its tree columns are built, the peak of a large load.
+    # Only now: the page arrays' small wrappers, spread among those strings, are
+    # gone, so the freed memory goes back whole and the tree reuses it.
+    report = pager.report
+    del pager
     n = len(next(iter(data.values()))) if data else 0
     if ent.ordered:
         data["position"] = _positions(n)

@@ -221,7 +221,7 @@ class CursorAfterLastId(Paginator):
     def __init__(self, after: Any = None) -> None:
         self.after = None if after is None else str(after)
         self.expected: dict[str, Any] | None = None  # the item the next page must hold
-        self._page_ids: list[str] = []
+        self._page_ids: list[Any] = []  # as sent: str() of the few that are asked for
         self._page_keys: list[Hashable] = []
         self._page_items: list[Any] = []
         self._order: list[int] = []  # the page's items to page after, in the order to try
@@ -239,12 +239,12 @@ class CursorAfterLastId(Paginator):
         return request
 
     def update_state(self, ids: list[Any], keys: list[Hashable], items: list[Any]) -> None:
-        self._page_ids = [str(i) for i in ids]
+        self._page_ids = ids
         self._page_keys, self._page_items = keys, items
         last = len(ids) - 1
         # The item before the last, then (if that one is gone) the last, then earlier ones.
         # A cursor already sent is not sent again (a one-item page after an echoed one).
-        first = last - 1 if last >= 1 and self._page_ids[last - 1] not in self._sent else last
+        first = last - 1 if last >= 1 and str(ids[last - 1]) not in self._sent else last
         earlier = range(first - 1, max(last - 1 - MAX_CURSOR_FALLBACKS, 0) - 1, -1)
         self._order = [first, *([last] if first != last else []), *earlier]
         self._step = 0
@@ -252,7 +252,7 @@ class CursorAfterLastId(Paginator):
 
     def _move_to(self, at: int) -> None:
         self._at = at
-        self.after = self._page_ids[at]
+        self.after = str(self._page_ids[at])
         self.anchor = self._page_items[at]
         last = len(self._page_ids) - 1
         self.expected = self._page_items[last] if at < last else None

@@ -211,16 +211,15 @@ def _hash_strings(arr: pa.LargeStringArray) -> npt.NDArray[np.uint64] | None:
             h ^= _word(data, 8 * j, longest, n, min(longest - 8 * j, 8))
             _mix(h, scratch)
         return h
+    begin = offsets[:-1] - offsets[0]
+    if same_length:  # only null slots differ, and their hashes do not matter
+        for j in range(n_words):
+            h ^= _gathered_word(data, begin + 8 * j, min(longest - 8 * j, 8))
+            _mix(h, scratch)
+        return h
     _, data = _string_buffers(arr)  # padded: the gathers below read 8 bytes at a time
     unaligned = _byte_view(data, 8).view("<u8")
-    begin = offsets[:-1] - offsets[0]
     for j in range(n_words):
-        if same_length:  # only null slots differ, and their hashes do not matter
-            h ^= unaligned[np.minimum(begin + 8 * j, len(unaligned) - 1)] & _low_bytes(
-                longest - 8 * j
-            )
-            _mix(h, scratch)
-            continue
         tail = lengths - 8 * j
         more = np.flatnonzero(tail > 0)  # shorter strings are done and keep their hash
         keep = (np.minimum(tail[more], 8) * 8).astype(np.uint64)
@@ -243,6 +242,19 @@ def _word(data: np.ndarray, first: int, stride: int, n: int, count: int) -> np.n
             part = np.ndarray((n,), f"<u{size}", buffer=data, offset=first, strides=(stride,))
             word |= part.astype(np.uint64) << np.uint64(shift)
             first, shift = first + size, shift + 8 * size
+    return word
+
+
+def _gathered_word(data: np.ndarray, at: IntArray, count: int) -> np.ndarray:
+    """The ``count`` bytes (at most 8) at each offset in ``at`` as little-endian words, as
+    ``_word`` reads them; offsets past the end (null slots) are clamped."""
+    word = np.zeros(len(at), np.uint64)
+    shift = 0
+    for size in (8,) if count == 8 else (4, 2, 1):
+        if size == 8 or count & size:
+            view = _byte_view(data, size).view(f"<u{size}")
+            word |= view[np.minimum(at, len(view) - 1)].astype(np.uint64) << np.uint64(shift)
+            at, shift = at + size, shift + 8 * size
     return word
 
 

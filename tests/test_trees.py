@@ -926,3 +926,21 @@ def test_outline_golden_cases_cover_the_escaping_rules() -> None:
         assert needed in texts, needed
     assert any(t[1] == "" for c in GOLDEN["round_trips"] for t in c["tasks"])
     assert any(t[0] >= 3 for c in GOLDEN["round_trips"] for t in c["tasks"])
+
+
+@PROPERTY_SETTINGS
+@given(st.integers(0, 40), st.data())
+def test_string_hashes_agree_across_the_three_ways_they_are_read(
+    length: int, data: st.DataObject
+) -> None:
+    """Same-length strings (strided views), the same with nulls (gathers) and mixed lengths
+    (a padded copy) must hash a string alike: parents and ids are often read differently."""
+    alphabet = st.sampled_from("abxyz019")
+    word = st.text(alphabet, min_size=length, max_size=length)
+    values = data.draw(st.lists(word, min_size=1, max_size=20))
+    plain = trees._hash_strings(pa.array(values, pa.large_string()))
+    with_nulls = trees._hash_strings(pa.array([None, *values, None], pa.large_string()))
+    mixed = trees._hash_strings(pa.array([*values, "q" * (length + 1)], pa.large_string()))
+    sliced = trees._hash_strings(pa.array(["zz", *values], pa.large_string()).slice(1))
+    assert plain is not None and with_nulls is not None and mixed is not None
+    assert list(with_nulls[1:-1]) == list(plain) == list(mixed[:-1]) == list(sliced)
