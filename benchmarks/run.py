@@ -135,8 +135,22 @@ def serve(env: dict[str, str], *args: str) -> Iterator[dict[str, Any]]:
             proc.wait()
 
 
+# MB a throwaway process touches and frees before each contender (``--warm-memory``).
+WARM_MEMORY_MB = 0
+
+
+def warm_memory(mb: int) -> None:
+    """Touch and free ``mb`` MB in a throwaway process, so every contender starts with the
+    same supply of recently used pages (a VM backs never-used ones slowly, and otherwise
+    whoever runs after a big contender inherits its pages and runs faster)."""
+    if mb > 0:
+        code = f"import numpy as np; a = np.empty({mb} << 20, np.uint8); a[::4096] = 1"
+        subprocess.run([sys.executable, "-c", code], check=False, timeout=120)
+
+
 def contend(env: dict[str, str], name: str, *args: str) -> dict[str, Any]:
     """Run one contender process; its last stdout line is its JSON result."""
+    warm_memory(WARM_MEMORY_MB)
     proc = subprocess.run(
         [sys.executable, str(HERE / "_contenders.py"), name, *args],
         capture_output=True,
@@ -377,6 +391,43 @@ def _cpu_model() -> str:
         return platform.processor() or "unknown"
 
 
+# Touch MB of fresh memory in a new process, then the same pages again: on a VM whose host
+# backs guest memory lazily the first touch is what a large load pays per MB it grows.
+_TOUCH_MB = 512
+_TOUCH = f"""
+import json, time, numpy as np
+a = np.empty({_TOUCH_MB} << 20, np.uint8)
+t = time.perf_counter(); a[::4096] = 1; first = time.perf_counter() - t
+t = time.perf_counter(); a[::4096] = 2; again = time.perf_counter() - t
+print(json.dumps([first * 1000 / {_TOUCH_MB}, again * 1000 / {_TOUCH_MB}]))
+"""
+
+
+def touch_cost() -> tuple[float, float] | None:
+    """Milliseconds per MB to touch fresh memory in a new process, and to touch it again."""
+    try:
+        out = subprocess.run(
+            [sys.executable, "-c", _TOUCH], capture_output=True, text=True, timeout=120
+        )
+        first, again = json.loads(out.stdout)
+        return float(first), float(again)
+    except (OSError, subprocess.TimeoutExpired, ValueError, TypeError):
+        return None
+
+
+def _touch_line(touch: Sequence[tuple[float, float] | None]) -> str:
+    got = [t for t in touch if t is not None]
+    if not got:
+        return "- Fresh memory: not measured"
+    firsts = ", ".join(f"{first:.2f}" for first, _ in got)
+    agains = ", ".join(f"{again:.3f}" for _, again in got)
+    return (
+        f"- Fresh memory: a new process writing one byte per page of {_TOUCH_MB} MB takes "
+        f"{firsts} ms per MB (at the start and end of the run), and {agains} ms per MB for "
+        "the same pages again. Memory a contender grows into costs it that much time."
+    )
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(
@@ -413,6 +464,7 @@ def report(
     export: dict[str, Any] | None,
     fan_setup: dict[str, Any],
     decode: dict[str, Any] | None = None,
+    touch: Sequence[tuple[float, float] | None] = (),
 ) -> str:
     shown = _without_out(argv)
     lines = [
@@ -430,6 +482,7 @@ def report(
         f"- Load average (1 min) at start {load[0]:.2f}, at end {load[1]:.2f}: the machine "
         "is shared, so absolute times move between runs; ratios measured in the same run "
         "are steadier.",
+        _touch_line(touch),
         "",
         "## Loading one project",
         "",
@@ -984,10 +1037,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--skip", default="", help="comma-separated: decode,trees,fanout,space,export"
     )
     parser.add_argument(
+        "--warm-memory",
+        type=int,
+        default=0,
+        metavar="MB",
+        help="touch and free MB in a throwaway process before each contender (default 0)",
+    )
+    parser.add_argument(
         "--out", default=str(HERE / "RESULTS.md"), help="where to write the report; '-' for nowhere"
     )
     args = parser.parse_args(argv)
 
+    global WARM_MEMORY_MB
+    WARM_MEMORY_MB = args.warm_memory
     quick = args.quick
     sizes = args.sizes or ([10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
     repeat = args.repeat or (1 if quick else 3)
@@ -1001,6 +1063,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     started = time.perf_counter()
     load_start = os.getloadavg()[0]
+    touch = [touch_cost()]
     with tempfile.TemporaryDirectory(prefix="taskade-bench-") as scratch:
         env = _env(Path(scratch))
         decode = None if "decode" in skip else decoders(env, args.decode_tasks or 100_000)
@@ -1037,6 +1100,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
         )
         export = None if "export" in skip else parquet_export(env, export_n, export_repeat)
+        touch.append(touch_cost())
 
     text = report(
         argv=argv,
@@ -1051,6 +1115,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         export=export,
         fan_setup=fan_setup,
         decode=decode,
+        touch=touch,
     )
     print(text)
     if args.out != "-":
