@@ -1039,9 +1039,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--warm-memory",
         type=int,
-        default=0,
         metavar="MB",
-        help="touch and free MB in a throwaway process before each contender (default 0)",
+        help="touch and free MB in a throwaway process before each contender "
+        "(default 2048; 0 with --quick)",
     )
     parser.add_argument(
         "--out", default=str(HERE / "RESULTS.md"), help="where to write the report; '-' for nowhere"
@@ -1049,8 +1049,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     global WARM_MEMORY_MB
-    WARM_MEMORY_MB = args.warm_memory
     quick = args.quick
+    WARM_MEMORY_MB = args.warm_memory if args.warm_memory is not None else (0 if quick else 2048)
     sizes = args.sizes or ([10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
     repeat = args.repeat or (1 if quick else 3)
     tree_n = args.tree_n or (max(sizes) if quick else 1_000_000)
