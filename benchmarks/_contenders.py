@@ -34,6 +34,7 @@ import json
 import os
 import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -424,6 +425,19 @@ SINGLE: dict[str, Callable[[argparse.Namespace], dict[str, Any]]] = {
 }
 
 
+def _warm_memory(mb: int) -> None:
+    """Touch and free ``mb`` MB in a throwaway process, right before a timed run.
+
+    A VM may back a page the guest never used slowly (about 2 ms per MB here) and
+    one freed moments ago at once; without this, whoever runs after a big
+    contender inherits its pages and runs faster. A child process, so that this
+    process's peak RSS stays its own.
+    """
+    if mb > 0:
+        code = f"import numpy as np; a = np.empty({mb} << 20, np.uint8); a[::4096] = 1"
+        subprocess.run([sys.executable, "-c", code], check=False, timeout=120)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("name", choices=[*LOADERS, *SINGLE])
@@ -440,6 +454,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--baseline-n", type=int, default=20_000)
     parser.add_argument("--workers", type=int, help="load_space max_workers (default: its own)")
     parser.add_argument("--rate-limit", type=float)
+    parser.add_argument(
+        "--warm-mb", type=int, default=0, help="MB a throwaway process touches before each run"
+    )
     args = parser.parse_args(argv)
 
     if args.name in SINGLE:
@@ -460,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
     server_cpu: list[float] = []
     rows = 0
     for _ in range(args.repeat):
+        _warm_memory(args.warm_mb)
         server_start = _server_cpu_seconds(args.server_pid)
         cpu_start = _cpu_seconds()
         start = time.perf_counter()

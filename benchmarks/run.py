@@ -135,22 +135,12 @@ def serve(env: dict[str, str], *args: str) -> Iterator[dict[str, Any]]:
             proc.wait()
 
 
-# MB a throwaway process touches and frees before each contender (``--warm-memory``).
+# MB a throwaway process touches and frees right before each timed load (``--warm-memory``).
 WARM_MEMORY_MB = 0
-
-
-def warm_memory(mb: int) -> None:
-    """Touch and free ``mb`` MB in a throwaway process, so every contender starts with the
-    same supply of recently used pages (a VM backs never-used ones slowly, and otherwise
-    whoever runs after a big contender inherits its pages and runs faster)."""
-    if mb > 0:
-        code = f"import numpy as np; a = np.empty({mb} << 20, np.uint8); a[::4096] = 1"
-        subprocess.run([sys.executable, "-c", code], check=False, timeout=120)
 
 
 def contend(env: dict[str, str], name: str, *args: str) -> dict[str, Any]:
     """Run one contender process; its last stdout line is its JSON result."""
-    warm_memory(WARM_MEMORY_MB)
     proc = subprocess.run(
         [sys.executable, str(HERE / "_contenders.py"), name, *args],
         capture_output=True,
@@ -192,6 +182,8 @@ def load_one_project(
             "1",
             "--server-pid",
             str(info["pid"]),
+            "--warm-mb",
+            str(WARM_MEMORY_MB),
         )
         for round_no in range(1, repeat + 1):
             for row in rows:
@@ -428,6 +420,16 @@ def _touch_line(touch: Sequence[tuple[float, float] | None]) -> str:
     )
 
 
+def _warm_sentence() -> str:
+    if not WARM_MEMORY_MB:
+        return "No memory is warmed between contenders (`--warm-memory 0`). "
+    return (
+        f"Right before each timed load a throwaway process touches and frees {WARM_MEMORY_MB:,} "
+        "MB (`--warm-memory`), so every contender starts with the same supply of recently "
+        "used pages. "
+    )
+
+
 def _commit() -> str:
     try:
         out = subprocess.run(
@@ -489,8 +491,9 @@ def report(
         f"One project of N tasks (synthetic, depth up to 6) served by the emulator in its "
         f"own process. Every contender runs in its own process, once per round, the "
         f"contenders interleaved; seconds are the best of {repeat} round"
-        f"{'s' if repeat > 1 else ''}. Each process first fetches a {WARMUP_TASKS:,}-task "
-        "project untimed (imports, connection, first-call caches). Peak RSS is "
+        f"{'s' if repeat > 1 else ''}. {_warm_sentence()}Each process first fetches a "
+        f"{WARMUP_TASKS:,}-task project untimed (imports, connection, first-call caches). "
+        "Peak RSS is "
         "`ru_maxrss` of the contender's whole process (interpreter and imports included, "
         "nothing subtracted); RSS before is its resident size just before the timed run. "
         "x floor is seconds over the faster floor of that size. Client and emulator CPU "
@@ -1040,7 +1043,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--warm-memory",
         type=int,
         metavar="MB",
-        help="touch and free MB in a throwaway process before each contender "
+        help="touch and free MB in a throwaway process before each timed load "
         "(default 2048; 0 with --quick)",
     )
     parser.add_argument(

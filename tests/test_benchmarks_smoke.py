@@ -61,6 +61,8 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_row(tmp_path):
             "2000",
             "--export-repeat",
             "2",
+            "--warm-memory",
+            "16",  # the path runs; a full run warms 2 GB
             "--out",
             str(out),
         ],
@@ -105,4 +107,6 @@ def test_the_harness_runs_at_a_tiny_size_and_reports_every_row(tmp_path):
     assert "-" in export[2]  # the spread, min-max
     assert "peak memory at 2,000" in report and "frame" in report
     assert "cores" in report and "GB memory" in report
+    touch = next(ln for ln in report.splitlines() if ln.startswith("- Fresh memory:"))
+    assert "ms per MB" in touch, touch  # measured, not "not measured"
     assert str(tmp_path) not in report  # no path of this machine in the report
