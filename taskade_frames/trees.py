@@ -602,8 +602,9 @@ def _paths(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array:
     """'/'-joined id paths, root first, null where the row's own id is null; elided below
     :data:`PATH_MAX_IDS` ids, so each value holds at most that many ids.
 
-    Built one depth at a time in depth order, where a level's parents are the level before
-    it: path = parent's path + "/" + id, with Arrow string kernels, then put in row order.
+    Usually written as bytes (:func:`_paths_by_bytes`). Otherwise built one depth at a time
+    in depth order, where a level's parents are the level before it: path = parent's path +
+    "/" + id, with Arrow string kernels, then put in row order.
     Rows deeper than that join their ancestor's path at the last full depth, the marker and
     their own id, in one pass.
     """
@@ -640,9 +641,10 @@ def _paths_by_bytes(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array | Non
     A row's path starts with its parent's path, so an ancestor's id sits at the same
     offset (the ancestor's own path length minus its id) in every path below it. Each
     step up the tree is then one fixed-width copy per distinct id length, with no string
-    made per level and no reordering: several times faster than the level-by-level join,
-    and one copy of the paths in memory instead of two. Returns None where the join
-    handles it: null ids, elided paths, or ids of many different lengths.
+    made per level and no reordering: about 3x faster than the level-by-level join on a
+    million emulator tasks (1.4x on a 12-deep forest, where paths are long), and one copy
+    of the paths in memory instead of two. Returns None where the join handles it: null
+    ids, elided paths, or ids of many different lengths.
     """
     if ids.null_count or forest.max_depth >= PATH_MAX_IDS:
         return None
