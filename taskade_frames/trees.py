@@ -653,6 +653,8 @@ def _paths_by_bytes(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array | Non
     widths = np.flatnonzero(np.bincount(lengths)) if len(lengths) else lengths
     if len(widths) > _BYTE_PATH_MAX_WIDTHS:
         return None
+    if len(widths) == 1 and widths[0] > 0:
+        return _paths_of_one_width(forest, data, int(widths[0]))
     parent = forest.parent
     plen = lengths.copy()  # each row's path length: its parent's, a separator and its id
     for d in range(1, forest.max_depth + 1):
@@ -679,6 +681,31 @@ def _paths_by_bytes(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array | Non
         pa.large_string(),
         len(ids),
         [None, pa.py_buffer(out_offsets), pa.py_buffer(out)],
+    )
+
+
+def _paths_of_one_width(forest: _Forest, data: np.ndarray, width: int) -> pa.Array:
+    """``_paths_by_bytes`` when every id is ``width`` bytes long (the usual case).
+
+    Then every path at depth d has the same length, so each level is two copies: its
+    parents' whole paths (written the level before) as one fixed-width item each, and
+    the separator; every row's own id is written once, up front.
+    """
+    n = len(forest.parent)
+    plen = forest.depth * (width + 1) + width
+    offsets = np.zeros(n + 1, np.int64)
+    np.cumsum(plen, out=offsets[1:])
+    start = offsets[:-1]
+    out = np.empty(int(offsets[-1]), np.uint8)
+    _byte_view(out, width)[start + plen - width] = _byte_view(data, width)[::width]
+    for d in range(1, forest.max_depth + 1):
+        rows = forest.level(d)
+        above = d * (width + 1) - 1  # a parent's path length
+        at = start[rows]
+        _byte_view(out, above)[at] = _byte_view(out, above)[start[forest.parent[rows]]]
+        out[at + above] = ord(PATH_SEPARATOR)
+    return pa.Array.from_buffers(
+        pa.large_string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(out)]
     )
 
 
