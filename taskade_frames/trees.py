@@ -639,12 +639,12 @@ def _paths_by_bytes(forest: _Forest, ids: pa.LargeStringArray) -> pa.Array | Non
     """The paths written straight into one byte buffer in row order, or None.
 
     A row's path starts with its parent's path, so an ancestor's id sits at the same
-    offset (the ancestor's own path length minus its id) in every path below it. Each
-    step up the tree is then one fixed-width copy per distinct id length, with no string
-    made per level and no reordering: about 3x faster than the level-by-level join on a
-    million emulator tasks (1.4x on a 12-deep forest, where paths are long), and one copy
-    of the paths in memory instead of two. Returns None where the join handles it: null
-    ids, elided paths, or ids of many different lengths.
+    offset (the ancestor's own path length minus its id) in every path below it. Ids of
+    one length take :func:`_paths_of_one_width`, one copy per level; ids of a few lengths
+    are copied ancestor by ancestor, one fixed-width copy per step and length. Either way
+    no string is made per level, nothing is reordered, and the paths are held once where
+    the join holds them twice. Returns None where the join handles it: null ids, elided
+    paths, or ids of many different lengths.
     """
     if ids.null_count or forest.max_depth >= PATH_MAX_IDS:
         return None
