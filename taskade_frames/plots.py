@@ -65,6 +65,24 @@ def _percent_axis(axis: Any) -> None:
     axis.set_major_formatter(PercentFormatter(xmax=1.0))
 
 
+def _label_bars(ax: Axes, texts: list[str], xs: Any, ys: Any, *, above: bool = False) -> None:
+    """Small muted labels at the bars' ends (``xs``, ``ys``): above vertical bars, right of
+    horizontal ones."""
+    offset = (0, 3) if above else (4, 0)
+    ha, va = ("center", "baseline") if above else ("left", "center")
+    for text, point in zip(texts, zip(xs, ys, strict=True), strict=True):
+        ax.annotate(
+            text,
+            point,
+            textcoords="offset points",
+            xytext=offset,
+            ha=ha,
+            va=va,
+            fontsize=8,
+            color=MUTED,
+        )
+
+
 def _done(series: pd.Series) -> pd.Series:
     return series.astype("boolean").fillna(False).astype(bool)
 
@@ -191,16 +209,14 @@ def completion_by_depth(tasks: pd.DataFrame, ax: Axes | None = None) -> Axes:
     open_ = (by["total"] - by["done"]).astype(int).to_numpy()
     ax.bar(x, done, color=DONE, label="done")
     ax.bar(x, open_, bottom=done, color=OPEN, label="open")
-    for xi, d, t in zip(x, done, by["total"].astype(int), strict=True):
-        ax.annotate(
-            f"{d / t:.0%} done",
-            (xi, t),
-            textcoords="offset points",
-            xytext=(0, 3),
-            ha="center",
-            fontsize=8,
-            color=MUTED,
-        )
+    totals = by["total"].astype(int).to_numpy()
+    _label_bars(
+        ax,
+        [f"{d / t:.0%} done" for d, t in zip(done, totals, strict=True)],
+        x,
+        totals,
+        above=True,
+    )
     ax.set_xticks(x)
     ax.set_xlabel("Depth (0 = top-level task)")
     ax.set_ylabel("Tasks")
@@ -275,16 +291,8 @@ def open_work_by_branch(
     done = by["done"].astype(int).to_numpy()
     ax.barh(y, open_, color=OPEN, height=0.7, label="open")
     ax.barh(y, done, left=open_, color=DONE, alpha=0.45, height=0.7, label="done")
-    for yi, o, t in zip(y, open_, by["total"].astype(int), strict=True):
-        ax.annotate(
-            f"{o} open / {t}",
-            (t, yi),
-            textcoords="offset points",
-            xytext=(4, 0),
-            va="center",
-            fontsize=8,
-            color=MUTED,
-        )
+    totals = by["total"].astype(int).to_numpy()
+    _label_bars(ax, [f"{o} open / {t}" for o, t in zip(open_, totals, strict=True)], totals, y)
     ax.set_yticks(y, labels)
     ax.set_xlabel("Tasks in the branch (the task and everything below it)")
     shown = f" (top {len(by)} of {total})" if total > len(by) else ""
@@ -495,16 +503,7 @@ def open_work_by_assignee(
     colours = [MUTED if h == "(unassigned)" else OPEN for h in shown["handle"]]
     counts = shown["open_tasks"].astype(int).to_numpy()
     ax.barh(y, counts, color=colours, height=0.7)
-    for yi, n in zip(y, counts, strict=True):
-        ax.annotate(
-            str(n),
-            (n, yi),
-            textcoords="offset points",
-            xytext=(4, 0),
-            va="center",
-            fontsize=8,
-            color=MUTED,
-        )
+    _label_bars(ax, [str(n) for n in counts], counts, y)
     ax.set_yticks(y, [_short(n) for n in shown["display_name"]])
     ax.set_xlabel("Open tasks (a task with two assignees counts for both)")
     more = f" (top {min(top, len(people))} of {len(people)})" if len(people) > top else ""
@@ -550,16 +549,8 @@ def overdue_by_project(
     y = list(range(len(by)))
     counts = by["n"].astype(int).to_numpy()
     ax.barh(y, counts, color="#b5403a", height=0.7)
-    for yi, n, worst in zip(y, counts, by["worst"].astype(int), strict=True):
-        ax.annotate(
-            f"{n} (oldest {worst} d)",
-            (n, yi),
-            textcoords="offset points",
-            xytext=(4, 0),
-            va="center",
-            fontsize=8,
-            color=MUTED,
-        )
+    worst = by["worst"].astype(int)
+    _label_bars(ax, [f"{n} (oldest {w} d)" for n, w in zip(counts, worst, strict=True)], counts, y)
     ax.set_yticks(y, [_short(names.get(p, p)) for p in by["project_id"]])
     ax.set_xlabel("Open tasks past their due date")
     ax.set_title(title)
