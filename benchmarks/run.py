@@ -135,10 +135,6 @@ def serve(env: dict[str, str], *args: str) -> Iterator[dict[str, Any]]:
             proc.wait()
 
 
-# MB a throwaway process touches and frees right before each timed load (``--warm-memory``).
-WARM_MEMORY_MB = 0
-
-
 def contend(env: dict[str, str], name: str, *args: str) -> dict[str, Any]:
     """Run one contender process; its last stdout line is its JSON result."""
     proc = subprocess.run(
@@ -159,8 +155,14 @@ def contend(env: dict[str, str], name: str, *args: str) -> dict[str, Any]:
 
 
 def load_one_project(
-    env: dict[str, str], size: int, repeat: int, contenders: Sequence[Contender]
+    env: dict[str, str],
+    size: int,
+    repeat: int,
+    contenders: Sequence[Contender],
+    warm_mb: int = 0,
 ) -> list[Row]:
+    """Every contender on one project of ``size`` tasks; each run after ``warm_mb`` MB of
+    memory was touched and freed (``--warm-memory``)."""
     rows = [Row(size, c) for c in contenders]
     for row in rows:
         if row.contender.needs and importlib.util.find_spec(row.contender.needs) is None:
@@ -183,7 +185,7 @@ def load_one_project(
             "--server-pid",
             str(info["pid"]),
             "--warm-mb",
-            str(WARM_MEMORY_MB),
+            str(warm_mb),
         )
         for round_no in range(1, repeat + 1):
             for row in rows:
@@ -420,11 +422,11 @@ def _touch_line(touch: Sequence[tuple[float, float] | None]) -> str:
     )
 
 
-def _warm_sentence() -> str:
-    if not WARM_MEMORY_MB:
+def _warm_sentence(warm_mb: int) -> str:
+    if not warm_mb:
         return "No memory is warmed between contenders (`--warm-memory 0`). "
     return (
-        f"Right before each timed load a throwaway process touches and frees {WARM_MEMORY_MB:,} "
+        f"Right before each timed load a throwaway process touches and frees {warm_mb:,} "
         "MB (`--warm-memory`), so every contender starts with the same supply of recently "
         "used pages. "
     )
@@ -467,6 +469,7 @@ def report(
     fan_setup: dict[str, Any],
     decode: dict[str, Any] | None = None,
     touch: Sequence[tuple[float, float] | None] = (),
+    warm_mb: int = 0,
 ) -> str:
     shown = _without_out(argv)
     lines = [
@@ -491,7 +494,7 @@ def report(
         f"One project of N tasks (synthetic, depth up to 6) served by the emulator in its "
         f"own process. Every contender runs in its own process, once per round, the "
         f"contenders interleaved; seconds are the best of {repeat} round"
-        f"{'s' if repeat > 1 else ''}. {_warm_sentence()}Each process first fetches a "
+        f"{'s' if repeat > 1 else ''}. {_warm_sentence(warm_mb)}Each process first fetches a "
         f"{WARMUP_TASKS:,}-task project untimed (imports, connection, first-call caches). "
         "Peak RSS is "
         "`ru_maxrss` of the contender's whole process (interpreter and imports included, "
@@ -1051,9 +1054,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
-    global WARM_MEMORY_MB
     quick = args.quick
-    WARM_MEMORY_MB = args.warm_memory if args.warm_memory is not None else (0 if quick else 2048)
+    warm_mb = args.warm_memory if args.warm_memory is not None else (0 if quick else 2048)
     sizes = args.sizes or ([10_000, 100_000] if quick else [10_000, 100_000, 1_000_000])
     repeat = args.repeat or (1 if quick else 3)
     tree_n = args.tree_n or (max(sizes) if quick else 1_000_000)
@@ -1072,7 +1074,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         decode = None if "decode" in skip else decoders(env, args.decode_tasks or 100_000)
         rows: list[Row] = []
         for size in sizes:
-            rows += load_one_project(env, size, repeat, contenders)
+            rows += load_one_project(env, size, repeat, contenders, warm_mb)
         trees = None if "trees" in skip else tree_columns(env, tree_n, repeat)
         fan_setup = {
             "projects": fan_projects,
@@ -1119,6 +1121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         fan_setup=fan_setup,
         decode=decode,
         touch=touch,
+        warm_mb=warm_mb,
     )
     print(text)
     if args.out != "-":
