@@ -2,8 +2,9 @@
 
 Transport faults (``status``, ``html``, ``ok_false``, ``truncated``,
 ``reset``, ``delay``) change what goes over the wire; page faults
-(``repeat_page``, ``duplicate``, ``null_items``, ``extra_fields``) change the
-items of a list response; workspace faults (``move``, ``grow``) change the
+(``repeat_page``, ``duplicate``, ``null_items``, ``extra_fields``,
+``nested_ids``, ``pretty``) change the items of a list response or how it is
+written; workspace faults (``move``, ``grow``) change the
 workspace just before a list request is answered, as another user would
 between two pages. ``status``, ``html`` and ``ok_false`` answer
 *instead of* the operation (a write does not happen); ``truncated``,
@@ -21,7 +22,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TRANSPORT_KINDS = frozenset({"status", "html", "ok_false", "truncated", "reset", "delay"})
-PAGE_KINDS = frozenset({"repeat_page", "duplicate", "null_items", "extra_fields"})
+PAGE_KINDS = frozenset(
+    {"repeat_page", "duplicate", "null_items", "extra_fields", "nested_ids", "pretty"}
+)
+# Page faults that reshape the items themselves, so they apply to unpaged listings too.
+RESHAPING_KINDS = frozenset({"null_items", "extra_fields", "nested_ids", "pretty"})
 WORKSPACE_KINDS = frozenset({"move", "grow"})
 KINDS = TRANSPORT_KINDS | PAGE_KINDS | WORKSPACE_KINDS
 
@@ -126,7 +131,7 @@ class Faults:
             return (
                 f.kind in PAGE_KINDS
                 and f.matches(operation)
-                and (paged or f.kind in ("null_items", "extra_fields"))
+                and (paged or f.kind in RESHAPING_KINDS)
             )
 
         kinds: set[str] = set()
@@ -134,9 +139,7 @@ class Faults:
             kinds.add(fault.kind)
         with self._lock:
             for kind, op in self._always:
-                if (op is None or op == operation) and (
-                    paged or kind in ("null_items", "extra_fields")
-                ):
+                if (op is None or op == operation) and (paged or kind in RESHAPING_KINDS):
                     kinds.add(kind)
         return kinds
 

@@ -113,7 +113,7 @@ def _cursor_page(
     stop = at if before is not None and "repeat_page" not in ctx.faults else start + limit
     if "duplicate" in ctx.faults and start > 0 and start < min(stop, len(table)):
         start -= 1  # the page repeats the item just before it
-    if ctx.faults & {"null_items", "extra_fields"}:
+    if ctx.faults & {"null_items", "extra_fields", "nested_ids", "pretty"}:
         return table.records(start, stop)
     return EncodedItems(table.encode(start, stop))
 

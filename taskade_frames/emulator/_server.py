@@ -58,11 +58,17 @@ _PROXY_PAGE = (
 
 
 def _with_page_faults(payload: dict[str, Any], kinds: set[str]) -> dict[str, Any]:
-    """Queued page faults that alter items: unknown fields added, nulls mixed in."""
+    """Queued page faults that alter items: unknown fields added (one an object with an
+    ``id`` of its own, after the item's), nulls mixed in."""
     items = payload.get("items")
     if isinstance(items, list):
         if "extra_fields" in kinds:
             items = [dict(item, zzExtra=1) if isinstance(item, dict) else item for item in items]
+        if "nested_ids" in kinds:
+            items = [
+                dict(item, zzOwner={"id": f"owner-{at}"}) if isinstance(item, dict) else item
+                for at, item in enumerate(items)
+            ]
         if "null_items" in kinds and items:
             items = [None, *items[: len(items) // 2], None, *items[len(items) // 2 :]]
         payload["items"] = items
@@ -547,7 +553,10 @@ class Emulator:
         except Exception as exc:
             self.errors.append(exc)
             return _error(500, "internal_error", f"{type(exc).__name__}: {exc}")
-        return Reply(200, _json(_with_page_faults(payload, kinds)))
+        body = _json(_with_page_faults(payload, kinds))
+        if "pretty" in kinds:  # indented, spaces after colons: JSON as some servers write it
+            body = json.dumps(json.loads(body), indent=2, ensure_ascii=False).encode()
+        return Reply(200, body)
 
     def _unrouted(self, method: str, path: str, op: str, operation: Handler | None) -> Reply:
         """A route the spec has but the emulator lacks is 501; a wrong method 405; else 404."""
