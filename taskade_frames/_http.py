@@ -676,11 +676,50 @@ class Transport:
         status, headers, content = self._exchange(
             "POST", f"{self.base_url}/{operation}", operation, data
         )
-        if decode is not None and 200 <= status < 300:
-            fast = decode(content)
-            if fast is not None:
-                return fast
-        return self._decode(operation, status, headers, content)
+        return self._answer(operation, status, headers, content, decode)
+
+    def post_early(self, operation: str, body: dict[str, Any]) -> Early | None:
+        """Send a POST now, and read its answer later with ``Early.finish``.
+
+        A listing decodes one page while the server builds the next (see
+        ``_ahead``). None when this transport does not split the two: through
+        a proxy, or with requests before 2.32.2 (no TLS-aware pool lookup).
+        """
+        connect = getattr(self._adapter, "get_connection_with_tls_context", None)
+        if connect is None or self._session.proxies:
+            return None
+        data = json.dumps(body, ensure_ascii=False).encode("utf-8")
+        request = self._request("POST", f"{self.base_url}/{operation}", data)
+        deadline = _Deadline(self.timeout)
+        pool = conn = None
+        _CURRENT.deadline = deadline
+        try:
+            pool = connect(request, self._session.verify)
+            # urllib3's own steps for one request (HTTPConnectionPool._make_request),
+            # stopped before reading the answer; _get_conn drops a connection the
+            # server closed while it was idle.
+            conn = pool._get_conn()
+            conn.timeout = self.connect_timeout
+            pool._validate_conn(conn)
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                # The server may close after answering early: the answer is still read.
+                conn.request(
+                    "POST",
+                    request.path_url,
+                    body=data,
+                    headers=request.headers,
+                    preload_content=False,
+                    decode_content=False,
+                )
+            conn.timeout = self.timeout
+        except _FAILURES as exc:
+            failure = self._failure(operation, exc, deadline)
+            _release(pool, conn, reuse=False)
+            deadline.finish()
+            return Early(self, operation, None, None, deadline, failure)
+        finally:
+            _CURRENT.deadline = None
+        return Early(self, operation, pool, conn, deadline)
 
     def get(self, path: str, operation: str) -> dict:
         """One attempt: GET ``{base_url}{path}`` (the v1 reads), decoded like ``post``."""
@@ -715,8 +754,8 @@ class Transport:
         )
         return resp.status_code, resp.headers, content
 
-    def _send(self, method: str, url: str, data: bytes | None) -> requests.Response:
-        """Send through the adapter, with the session's settings prepared once per URL.
+    def _request(self, method: str, url: str, data: bytes | None) -> requests.PreparedRequest:
+        """The session's settings prepared once per URL, copied with this body.
 
         ``Session.request`` merges settings, cookies and hooks again on every
         call: a third of a small request's client CPU, measured, and what bounds
@@ -732,6 +771,11 @@ class Transport:
         if data is not None:
             request.body = data
             request.headers["Content-Length"] = str(len(data))
+        return request
+
+    def _send(self, method: str, url: str, data: bytes | None) -> requests.Response:
+        """Send through the adapter (``_request`` says why not through the session)."""
+        request = self._request(method, url, data)
         return self._adapter.send(
             request,
             stream=True,
@@ -741,12 +785,23 @@ class Transport:
         )
 
     def _read(self, operation: str, resp: requests.Response) -> bytes:
-        status = resp.status_code
-        inflater = _Inflater(
-            resp.headers.get("Content-Encoding", ""), self.max_body, operation, status
-        )
-        parts = [inflater.feed(chunk) for chunk in resp.raw.stream(64 * 1024, decode_content=False)]
+        return self._read_raw(operation, resp.status_code, resp.headers, resp.raw)
+
+    def _read_raw(self, operation: str, status: int, headers: Any, raw: Any) -> bytes:
+        """The whole body of urllib3's response ``raw``, inflated, never past ``max_body``."""
+        inflater = _Inflater(headers.get("Content-Encoding", ""), self.max_body, operation, status)
+        parts = [inflater.feed(chunk) for chunk in raw.stream(64 * 1024, decode_content=False)]
         return b"".join(parts)
+
+    def _answer(
+        self, operation: str, status: int, headers: Any, content: bytes, decode: Any
+    ) -> dict:
+        """The envelope of an answer: ``decode``'s if it takes a 2xx body, else checked JSON."""
+        if decode is not None and 200 <= status < 300:
+            fast = decode(content)
+            if fast is not None:
+                return fast
+        return self._decode(operation, status, headers, content)
 
     def _failure(self, operation: str, exc: BaseException, deadline: _Deadline) -> TransportError:
         if deadline.expired:
@@ -800,6 +855,86 @@ class Transport:
         if payload["ok"] is True:
             return payload
         raise _envelope_error(operation, status, headers, payload)
+
+
+# What a request can fail with below HTTP: each becomes a TransportError (_failure).
+_FAILURES = (
+    requests.exceptions.RequestException,
+    urllib3.exceptions.HTTPError,
+    OSError,
+    http.client.HTTPException,
+)
+
+
+class Early:
+    """A request already sent (``Transport.post_early``), its answer not read yet.
+
+    ``finish`` reads and decodes it, as ``Transport.post`` would have, or
+    raises the typed error a failed send left; ``discard`` closes the
+    connection unread. Either, once.
+    """
+
+    def __init__(
+        self,
+        transport: Transport,
+        operation: str,
+        pool: Any,
+        conn: Any,
+        deadline: _Deadline,
+        failure: TransportError | None = None,
+    ):
+        self._transport, self._operation = transport, operation
+        self._pool, self._conn = pool, conn
+        self._deadline, self._failure = deadline, failure
+        self._started = time.perf_counter()
+
+    def __repr__(self) -> str:
+        return f"Early({self._operation!r})"
+
+    def finish(self, decode: Any = None) -> dict:
+        """The envelope, like ``Transport.post(..., decode=decode)``; a typed error else."""
+        if self._failure is not None:
+            raise self._failure
+        transport, operation, conn = self._transport, self._operation, self._conn
+        if conn is None:
+            raise RuntimeError("an early request is finished once")
+        self._conn = None
+        reuse = False
+        try:
+            resp = conn.getresponse()
+            content = transport._read_raw(operation, resp.status, resp.headers, resp)
+            reuse = True
+        except _FAILURES as exc:
+            failure = transport._failure(operation, exc, self._deadline)
+            raise failure from _without_frames(exc)
+        finally:
+            self._deadline.finish()
+            _release(self._pool, conn, reuse=reuse)
+        log.debug(
+            "POST %s -> %s (%d bytes, %.3fs, sent early)",
+            operation,
+            resp.status,
+            len(content),
+            time.perf_counter() - self._started,
+        )
+        return transport._answer(operation, resp.status, resp.headers, content, decode)
+
+    def discard(self) -> None:
+        """Close the connection without reading the answer (it is not wanted)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            self._deadline.finish()
+            _release(self._pool, conn, reuse=False)
+
+
+def _release(pool: Any, conn: Any, *, reuse: bool) -> None:
+    """Give a connection back to its pool, closed unless its answer was read whole."""
+    if conn is None:
+        return
+    if not reuse:
+        conn.close()
+    if pool is not None:
+        pool._put_conn(conn)
 
 
 def _where(location: str | None) -> str:
@@ -948,7 +1083,12 @@ def _transport_error(
     operation: str, exc: BaseException, host: str, timeout: float, connect_timeout: float
 ) -> TransportError:
     """The typed error for a failure below HTTP; ``sent`` says if the server may have acted."""
-    if isinstance(exc, requests.exceptions.ConnectTimeout | urllib3.exceptions.ConnectTimeoutError):
+    # urllib3's NewConnectionError (refused, unreachable) is a ConnectTimeoutError by
+    # inheritance only; requests tells them apart the same way.
+    if isinstance(exc, requests.exceptions.ConnectTimeout) or (
+        isinstance(exc, urllib3.exceptions.ConnectTimeoutError)
+        and not isinstance(exc, urllib3.exceptions.NewConnectionError)
+    ):
         return TransportError(
             f"{operation}: could not connect to {host} within {connect_timeout:g}s",
             operation=operation,

@@ -154,6 +154,10 @@ class TaskadeClient:
         v1_base_url: where the v1 REST routes live (``get_v1``, task details);
             default ``TASKADE_API_V1_URL``, then the base URL with its ``/api/v2``
             ending replaced by ``/api/v1`` (same host, same token rules).
+        read_ahead: in a large listing, send the next page's request as soon as
+            a page arrives, and decode the page while the server works on the
+            next (see ``Pager``). A guess that misses costs one request and
+            turns it off for that listing; ``False`` never sends one ahead.
 
     Raises:
         ConfigurationError: no token, or a token or URL that cannot be used safely.
@@ -180,6 +184,7 @@ class TaskadeClient:
         trust_env: bool = True,
         transport: Any = None,
         v1_base_url: str | None = None,
+        read_ahead: bool = True,
         _hooks: Hooks | None = None,
     ):
         _check_settings(
@@ -195,6 +200,7 @@ class TaskadeClient:
         self.retry = retry or RetryPolicy()
         self.max_pages = max_pages
         self.listing_deadline = listing_deadline
+        self.read_ahead = bool(read_ahead)
         v1_transport = None
         if transport is None:
             transport, v1_transport = _http_transports(
@@ -310,21 +316,44 @@ class TaskadeClient:
             )
         return self._retrying(op.name, op.write, lambda: self._transport.post(op.name, body))
 
+    def send_early(self, op: Operation, body: dict[str, Any]) -> EarlyCall | None:
+        """Send ``op`` now and take its answer later: ``EarlyCall.result`` returns
+        what ``send`` would have, the request already out counting as its first try.
+
+        A pager reads ahead with it (``paging``). None when the transport cannot
+        send early (a proxy, an injected transport), or this thread was cancelled.
+        """
+        post_early = getattr(self._transport, "post_early", None)
+        stop: threading.Event | None = getattr(self._scope, "stop", None)
+        if post_early is None or (stop is not None and stop.is_set()):
+            return None
+        if self.limiter is not None:
+            self.limiter.acquire()
+        sent = post_early(op.name, body)
+        return None if sent is None else EarlyCall(self, op, body, sent)
+
     def _retrying(
-        self, name: str, write: bool, once: Callable[[], dict[str, Any]]
+        self,
+        name: str,
+        write: bool,
+        once: Callable[[], dict[str, Any]],
+        first: Callable[[], dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """``once()`` retried as ``retry_delay`` decides, under the rate limit and this
-        thread's cancel scope: the one loop under ``send`` and ``get_v1``."""
+        thread's cancel scope: the one loop under ``send`` and ``get_v1``. ``first``
+        stands for the first try when a request was already sent (``send_early``)."""
         attempt = 0
         stop: threading.Event | None = getattr(self._scope, "stop", None)
         while True:
-            if stop is not None and stop.is_set():
-                raise CancelledError(f"{name}: cancelled")
-            if self.limiter is not None:
-                self.limiter.acquire()
+            if first is None:  # else sent already, under the rate limit and the cancel scope
+                if stop is not None and stop.is_set():
+                    raise CancelledError(f"{name}: cancelled")
+                if self.limiter is not None:
+                    self.limiter.acquire()
             try:
-                payload = once()
+                payload = once() if first is None else first()
             except TaskadeError as exc:
+                first = None
                 self._count(exc)
                 attempt += 1
                 delay = retry_delay(
@@ -395,6 +424,12 @@ class TaskadeClient:
             if status == 429:
                 self._stats.rate_limited += 1
 
+    def _count_unread(self) -> None:
+        """A request sent ahead and dropped unread: sent all the same."""
+        with self._lock:
+            self._stats.requests += 1
+            self._stats.by_status["unread"] += 1
+
     # -- listings ----------------------------------------------------------
 
     def paginate(
@@ -412,7 +447,9 @@ class TaskadeClient:
         ``decode`` (a ``decoding.PageDecoder``) turns clean pages straight into
         columns; the pager then yields ``TypedPage`` objects for them.
         """
-        return paging.paginate(self, operation(operation_name), body, decode=decode)
+        return paging.paginate(
+            self, operation(operation_name), body, decode=decode, read_ahead=self.read_ahead
+        )
 
     def fetch_all(self, operation_name: str, /, **body: Any) -> Listing:
         """Every item of a list operation, and the report that proves it complete.
@@ -436,6 +473,39 @@ class TaskadeClient:
 
 
 _default: dict[tuple[Any, ...], TaskadeClient] = {}
+
+
+class EarlyCall:
+    """A request ``TaskadeClient.send_early`` sent; ``result`` once, or ``discard``."""
+
+    def __init__(self, client: TaskadeClient, op: Operation, body: dict[str, Any], sent: Any):
+        self._client, self._op, self._body = client, op, body
+        self._sent: Any = sent
+
+    def __repr__(self) -> str:
+        return f"EarlyCall({self._op.name!r})"
+
+    def result(self, decode: Decode | None = None) -> dict[str, Any]:
+        """The envelope, exactly as ``send(op, body, decode)`` returns it, with its retries."""
+        client, op, body, sent = self._client, self._op, self._body, self._sent
+        if sent is None:
+            raise RuntimeError("this early call was discarded")
+        transport = client._transport
+        return client._retrying(
+            op.name,
+            op.write,
+            lambda: transport.post(op.name, body, decode=decode),
+            first=lambda: sent.finish(decode),
+        )
+
+    def discard(self) -> None:
+        """The answer is not wanted: close its connection unread (counted as ``unread``)."""
+        if self._sent is not None:
+            self._sent.discard()
+            self._sent = None
+            self._client._count_unread()
+
+
 _default_lock = threading.Lock()
 _session: list[TaskadeClient] = []  # the client use_client() set, if any (at most one)
 

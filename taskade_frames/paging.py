@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any, ClassVar, Protocol
 
+from . import _ahead
 from .decoding import TypedPage
 from .errors import (
     BadRequestError,
@@ -110,6 +111,13 @@ class PageSource(Protocol):
     def learn_limit(self, op: Operation, limit: int) -> None: ...
 
 
+class EarlyAnswer(Protocol):
+    """A request sent ahead (``TaskadeClient.send_early``): its answer once, or dropped."""
+
+    def result(self, decode: Decode | None = None) -> dict[str, Any]: ...
+    def discard(self) -> None: ...
+
+
 def item_key(value: Any) -> Hashable:
     """The de-duplication key of an item's id: distinct JSON values stay distinct.
 
@@ -186,6 +194,16 @@ class Paginator:
 
     def probe(self, offset: int) -> dict[str, Any] | None:
         """A one-item request for the item at ``offset``, to tell a clamped end apart."""
+        return None
+
+    def guess_next(
+        self, request: dict[str, Any], content: bytes, key: str
+    ) -> dict[str, Any] | None:
+        """The request likely to follow ``request``, read from its raw answer, to send ahead.
+
+        Only a guess (see ``_ahead``): the loop uses what comes back only when
+        its own next request turns out the same. ``None``: nothing to send ahead.
+        """
         return None
 
 
@@ -266,6 +284,19 @@ class CursorAfterLastId(Paginator):
 
     def tolerated_repeats(self) -> set[Hashable] | None:
         return set(self._page_keys[max(self._at, 0) :])
+
+    def guess_next(
+        self, request: dict[str, Any], content: bytes, key: str
+    ) -> dict[str, Any] | None:
+        """``update_state``'s usual choice, the item before the last, read from the bytes.
+        A one-item page is left alone: it is usually the one that ends a listing."""
+        found = _ahead.last_ids(content, key)
+        if found is None:
+            return None
+        before_last, _ = found
+        # Paging after an item already paged after: a page repeated, or a server that
+        # echoes the cursor item. Rare, and the loop's to judge: nothing is sent ahead.
+        return None if before_last in self._sent else dict(request, after=before_last)
 
 
 class PageNumber(Paginator):
@@ -348,6 +379,13 @@ class Pager:
       seen from the answers (no count, no positions in the API);
     - ends with ``PaginationError`` after ``max_pages`` requests or
       ``listing_deadline`` seconds (a listing that grows faster than it is read).
+
+    With ``read_ahead`` (the default), a ``decode`` and a client that has
+    ``send_early``, the next request of a cursor listing leaves as soon as a
+    page's bytes arrive, and the page is decoded while the server works on
+    the next; that answer is used only when the loop, after every check
+    above, asks exactly that (see ``_ahead``). The first guess that misses
+    turns reading ahead off for the rest of the listing.
     """
 
     def __init__(
@@ -358,6 +396,7 @@ class Pager:
         *,
         clock: Callable[[], float] = time.monotonic,
         decode: Decode | None = None,
+        read_ahead: bool = True,
     ):
         self.client = client
         self.op = op
@@ -374,6 +413,10 @@ class Pager:
         self._prev_keys: list[Hashable] = []
         self._stale = 0  # answers in a row that brought nothing new
         self._overlap: Hashable | None = None  # key of the item this page repeats on purpose
+        # Only with a decoder (the large listings): the page's bytes are seen first.
+        self._send_early = getattr(client, "send_early", None) if read_ahead else None
+        self._read_ahead = decode is not None and self._send_early is not None
+        self._ahead: _Ahead | None = None  # the next request, already sent
 
     def __iter__(self) -> Iterator[dict[str, Any]]:
         for page in self.pages():
@@ -390,6 +433,7 @@ class Pager:
         try:
             yield from self._walk()
         finally:
+            self._drop_ahead()  # an answer still on its way is not wanted
             rep.seconds = round(self._clock() - self._started, 6)
 
     def _walk(self) -> Iterator[list[dict[str, Any]]]:
@@ -446,10 +490,14 @@ class Pager:
         """Send one page request; ``None`` when a fallback means: ask again differently."""
         op, rep, strategy = self.op, self.report, self.paginator
         self._asked.add(strategy.position())
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None and ahead.request != request:
+            log.debug("%s: the request sent ahead was not the next one", op.name)
+            ahead.answer.discard()
+            ahead = None
+            self._read_ahead = False  # a guess missed: this server's pages defeat it
         try:
-            if self.decode is not None:
-                return self.client.send(op, request, decode=self.decode)
-            return self.client.send(op, request)
+            return self._request_page(request, ahead)
         except BadRequestError:
             # Some servers refuse a large limit. Fall back to the spec's
             # default once, and remember it for this operation.
@@ -467,6 +515,45 @@ class Pager:
                 rep.cursor_fallbacks += 1
                 return None
             raise
+
+    def _request_page(self, request: dict[str, Any], ahead: _Ahead | None) -> dict[str, Any]:
+        """The answer to ``request``: the one read ahead, when that is what was sent."""
+        op = self.op
+        try:
+            if ahead is not None:
+                return ahead.answer.result(self._first_look(request))
+            if self._read_ahead:
+                return self.client.send(op, request, decode=self._first_look(request))
+            if self.decode is not None:
+                return self.client.send(op, request, decode=self.decode)
+            return self.client.send(op, request)
+        except BaseException:
+            self._drop_ahead()  # sent on the word of an answer that failed
+            raise
+
+    def _first_look(self, request: dict[str, Any]) -> Decode:
+        """The decoder for ``request``'s answer, which first sends the request likely
+        to follow it, so that the server builds that page while this one is decoded."""
+        decode, send_early = self.decode, self._send_early
+        assert decode is not None and send_early is not None
+
+        def first_look(content: bytes) -> dict[str, Any] | None:
+            if self._ahead is None and self._read_ahead:
+                try:
+                    guess = self.paginator.guess_next(request, content, self.op.key)
+                except Exception:  # a guess never fails a page
+                    guess = None
+                answer = None if guess is None else send_early(self.op, guess)
+                if guess is not None and answer is not None:
+                    self._ahead = _Ahead(guess, answer)
+            return decode(content)
+
+        return first_look
+
+    def _drop_ahead(self) -> None:
+        ahead, self._ahead = self._ahead, None
+        if ahead is not None:
+            ahead.answer.discard()
 
     def _items(self, payload: dict[str, Any]) -> list[Any] | TypedPage:
         raw = payload.get("items")
@@ -704,6 +791,14 @@ class Pager:
         )
 
 
+@dataclass(frozen=True)
+class _Ahead:
+    """A request sent before the page it follows was checked, and its answer to come."""
+
+    request: dict[str, Any]
+    answer: EarlyAnswer
+
+
 def _find(raw: list[Any] | TypedPage, key: str, ident: Any) -> Mapping[str, Any] | None:
     """The item of a page whose ``key`` is ``ident`` (same JSON type), or ``None``."""
     if isinstance(raw, TypedPage):
@@ -726,7 +821,12 @@ def _strategy(op: Operation, body: dict[str, Any]) -> Paginator:
 
 
 def paginate(
-    client: PageSource, op: Operation, body: dict[str, Any], *, decode: Decode | None = None
+    client: PageSource,
+    op: Operation,
+    body: dict[str, Any],
+    *,
+    decode: Decode | None = None,
+    read_ahead: bool = True,
 ) -> Pager:
     """A ``Pager`` over ``op`` (the layer under ``TaskadeClient.paginate``).
 
@@ -737,7 +837,7 @@ def paginate(
         raise ValueError(f"{op.name} is not a list operation")
     if "before" in body:
         raise ValueError("paginate() walks forward with `after`; use call() for `before`")
-    return Pager(client, op, body, decode=decode)
+    return Pager(client, op, body, decode=decode, read_ahead=read_ahead)
 
 
 def fetch_all(client: PageSource, op: Operation, body: dict[str, Any]) -> Listing:
