@@ -124,7 +124,7 @@ EXTRA: dict[str, Any] = {}
 def taskade_frames(args: argparse.Namespace) -> Callable[[str], int]:
     from taskade_frames import TaskadeClient, load_tasks
 
-    client = TaskadeClient(args.token, base_url=args.base_url)
+    client = TaskadeClient(args.token, base_url=args.base_url, read_ahead=not args.no_read_ahead)
 
     def fetch(project_id: str) -> int:
         df = load_tasks(project_id, client)
@@ -449,6 +449,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--expect", type=int, help="rows every run must return")
     parser.add_argument("--server-pid", type=int, help="the emulator's pid, to read its CPU time")
     parser.add_argument("--page-size", type=int, default=1000)
+    parser.add_argument(
+        "--no-read-ahead", action="store_true", help="taskade_frames: each request after a page"
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--n", type=int, help="tasks for the tree benchmark")
     parser.add_argument("--baseline-n", type=int, default=20_000)
