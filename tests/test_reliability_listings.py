@@ -171,12 +171,16 @@ def test_a_moved_cursor_subtree_is_not_reported_complete(client, emulator, shape
     """The issue's case: with pages of 10, the task at the end of page 1 and its 5
     children moved under the first task between two requests (back or forward)."""
     pid, first, moved = request.getfixturevalue(shape)
-    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
+    emulator.faults.push(
+        "move", operation="listTasks", project=pid, skip=1, task_id=moved, parent_id=first
+    )
 
     with pytest.raises(ListingChangedError, match="moved"):
         list(client.paginate("listTasks", projectId=pid))
 
-    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=None)
+    emulator.faults.push(
+        "move", operation="listTasks", project=pid, skip=1, task_id=moved, parent_id=None
+    )
     listing = client.fetch_all("listTasks", projectId=pid)  # reads it again
     now = emulator.workspace.tasks(pid)
     assert [(t["id"], t.get("parentId")) for t in listing.items] == [
@@ -190,7 +194,9 @@ def test_a_subtree_moved_back_between_two_pages_is_not_reported_complete(
 ):
     pid, first, moved = moving_project
     # after page 1, T (the cursor) and its 5 children go under A, before the cursor
-    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
+    emulator.faults.push(
+        "move", operation="listTasks", project=pid, skip=1, task_id=moved, parent_id=first
+    )
 
     with pytest.raises(ListingChangedError, match="moved"):
         list(client.paginate("listTasks", projectId=pid))
@@ -198,7 +204,9 @@ def test_a_subtree_moved_back_between_two_pages_is_not_reported_complete(
 
 def test_load_tasks_reads_a_moved_listing_again_like_fetch_all(client, emulator, moving_project):
     pid, first, moved = moving_project
-    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
+    emulator.faults.push(
+        "move", operation="listTasks", project=pid, skip=1, task_id=moved, parent_id=first
+    )
 
     df = load_tasks(pid, client)
 
@@ -216,7 +224,9 @@ def test_load_tasks_reads_a_moved_listing_again_like_fetch_all(client, emulator,
 
 def test_fetch_all_reads_a_moved_listing_again_and_gets_all_of_it(client, emulator, moving_project):
     pid, first, moved = moving_project
-    emulator.faults.push("move", operation="listTasks", skip=1, task_id=moved, parent_id=first)
+    emulator.faults.push(
+        "move", operation="listTasks", project=pid, skip=1, task_id=moved, parent_id=first
+    )
 
     listing = client.fetch_all("listTasks", projectId=pid)
 

@@ -68,7 +68,8 @@ class Faults:
         for a valid list request, after letting ``skip`` of them pass: ``move``
         gives ``task_id`` (with its subtree) the parent ``parent_id`` (``None``:
         a root); ``grow`` adds ``n`` tasks (``listTasks``) or members
-        (``listProjectMembers``) at the end of the listed project.
+        (``listProjectMembers``) at the end of the listed project. Either may
+        be held to the requests for one ``project``.
 
         Raises:
             ValueError: unknown kind or a count below 1.
@@ -105,12 +106,18 @@ class Faults:
         """Consume one use of the first queued transport fault matching ``operation``."""
         return self._take(lambda f: f.kind in TRANSPORT_KINDS and f.matches(operation))
 
-    def take_workspace(self, operation: str) -> list[Fault]:
-        """Consume the workspace faults due before answering one list request."""
+    def take_workspace(self, operation: str, project_id: Any = None) -> list[Fault]:
+        """Consume the workspace faults due before answering one list request.
+
+        A fault given ``project`` waits for (and skips) requests listing that
+        project only, so that no other request can take its turn.
+        """
         due: list[Fault] = []
         with self._lock:
             for fault in list(self._queue):
                 if fault.kind not in WORKSPACE_KINDS or not fault.matches(operation):
+                    continue
+                if fault.params.get("project", project_id) != project_id:
                     continue
                 if fault.params.get("skip", 0) > 0:
                     fault.params["skip"] -= 1

@@ -542,7 +542,9 @@ class Emulator:
             clamp_pages=self.clamp_pages,
             scope=self.scope,
         )
-        changes = self.faults.take_workspace(op) if op.startswith("list") else []
+        changes = (
+            self.faults.take_workspace(op, body.get("projectId")) if op.startswith("list") else []
+        )
         try:
             with self.workspace.lock:
                 for change in changes:
