@@ -541,9 +541,9 @@ class Pager:
             if self._ahead is None and self._read_ahead:
                 try:
                     guess = self.paginator.guess_next(request, content, self.op.key)
-                except Exception:  # a guess never fails a page
-                    guess = None
-                answer = None if guess is None else send_early(self.op, guess)
+                    answer = None if guess is None else send_early(self.op, guess)
+                except Exception:  # reading ahead never fails a page
+                    guess = answer = None
                 if guess is not None and answer is not None:
                     self._ahead = _Ahead(guess, answer)
             return decode(content)
