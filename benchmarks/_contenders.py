@@ -290,6 +290,10 @@ def _counting_client(args: argparse.Namespace, rate_limit: float | None):
             self.sent[op.name] += 1
             return super().send(op, body, *rest, **kw)
 
+        def send_early(self, op, body):  # a request read ahead is a request too
+            self.sent[op.name] += 1
+            return super().send_early(op, body)
+
     client = CountingClient(args.token, base_url=args.base_url, rate_limit=rate_limit)
     client.sent = Counter()
     return client

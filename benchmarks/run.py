@@ -509,7 +509,9 @@ def report(
         "x floor is seconds over the faster floor of that size. Client and emulator CPU "
         "are the CPU seconds each process spent in the timed run (least over the rounds); "
         "CPU x floor compares their sum with the faster floor's: on a busy machine it is "
-        "the steadier estimate of the wall-time ratio on an idle one.",
+        "the steadier estimate of the wall-time ratio on an idle one, except for "
+        "`load_tasks` reading ahead, whose client and emulator work at the same time "
+        "(the sum overstates its wall time; the `read_ahead=False` row is the serial one).",
         "",
     ]
     table = []
