@@ -682,11 +682,10 @@ class Transport:
         """Send a POST now, and read its answer later with ``Early.finish``.
 
         A listing decodes one page while the server builds the next (see
-        ``_ahead``). None when this transport does not split the two: through
-        a proxy, or with requests before 2.32.2 (no TLS-aware pool lookup).
+        ``_ahead``). None through a proxy, where this transport does not split
+        the two.
         """
-        connect = getattr(self._adapter, "get_connection_with_tls_context", None)
-        if connect is None or self._session.proxies:
+        if self._session.proxies:
             return None
         data = json.dumps(body, ensure_ascii=False).encode("utf-8")
         request = self._request("POST", f"{self.base_url}/{operation}", data)
@@ -694,7 +693,7 @@ class Transport:
         pool = conn = None
         _CURRENT.deadline = deadline
         try:
-            pool = connect(request, self._session.verify)
+            pool = self._pool_for(request)
             # urllib3's own steps for one request (HTTPConnectionPool._make_request),
             # stopped before reading the answer; _get_conn drops a connection the
             # server closed while it was idle.
@@ -720,6 +719,17 @@ class Transport:
         finally:
             _CURRENT.deadline = None
         return Early(self, operation, pool, conn, deadline)
+
+    def _pool_for(self, request: requests.PreparedRequest) -> Any:
+        """urllib3's pool for a direct request, with the TLS settings ``send`` would use."""
+        adapter, verify = self._adapter, self._session.verify
+        connect = getattr(adapter, "get_connection_with_tls_context", None)
+        if connect is not None:  # requests 2.32.2 and later
+            return connect(request, verify)
+        url = str(request.url)
+        pool = adapter.get_connection(url)  # older: what their send() does
+        adapter.cert_verify(pool, url, verify, None)
+        return pool
 
     def get(self, path: str, operation: str) -> dict:
         """One attempt: GET ``{base_url}{path}`` (the v1 reads), decoded like ``post``."""
