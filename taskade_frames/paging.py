@@ -542,8 +542,10 @@ class Pager:
                 try:
                     guess = self.paginator.guess_next(request, content, self.op.key)
                     answer = None if guess is None else send_early(self.op, guess)
-                except Exception:  # reading ahead never fails a page
+                except Exception as exc:  # reading ahead never fails a page; it stops instead
+                    log.debug("%s: reading ahead stopped (%s)", self.op.name, type(exc).__name__)
                     guess = answer = None
+                    self._read_ahead = False
                 if guess is not None and answer is not None:
                     self._ahead = _Ahead(guess, answer)
             return decode(content)

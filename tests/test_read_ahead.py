@@ -112,6 +112,21 @@ def test_the_next_request_leaves_before_the_page_is_decoded(emulator, client, pr
     assert kinds == ["sent", "decoded"] * (pages_read - 1) + ["decoded"]
 
 
+def test_a_failure_to_send_ahead_stops_reading_ahead_and_loses_nothing(emulator, client, project):
+    calls = []
+
+    def send_early(op, body):  # as a urllib3 without the pool methods used would fail
+        calls.append(body)
+        raise AttributeError("no _get_conn")
+
+    client.send_early = send_early
+    df = load_tasks(project, client)
+
+    report = df.attrs["reports"][0]
+    assert len(df) == TASKS and report["complete"]
+    assert len(calls) == 1 and emulator.request_count("listTasks") == report["pages"]
+
+
 def test_a_fault_on_the_request_sent_ahead_is_retried_like_any_other(
     emulator, client, project, sleeps
 ):
