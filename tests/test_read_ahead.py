@@ -142,7 +142,7 @@ def test_a_fault_on_the_request_sent_ahead_is_retried_like_any_other(
     assert emulator.request_count("listTasks") == report["pages"] + 2
 
 
-def test_no_read_ahead_through_a_proxy_or_when_turned_off(emulator):
+def test_no_read_ahead_through_a_proxy_or_when_turned_off(emulator, project):
     through_proxy = Transport(
         emulator.base_url,
         FAKE_TOKEN,
@@ -152,8 +152,11 @@ def test_no_read_ahead_through_a_proxy_or_when_turned_off(emulator):
     )
     assert through_proxy.post_early("listSpaces", {}) is None
     with TaskadeClient(FAKE_TOKEN, base_url=emulator.base_url, read_ahead=False) as client:
-        pager = client.paginate("listTasks", projectId="x", decode=typed_decoder("tasks"))
-        assert pager._read_ahead is False
+        calls = []
+        real_send_early = client.send_early
+        client.send_early = lambda op, body: calls.append(body) or real_send_early(op, body)
+        assert len(load_tasks(project, client)) == TASKS
+    assert calls == []
 
 
 def test_a_cancelled_thread_sends_nothing_ahead(emulator, client):
