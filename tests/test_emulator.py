@@ -552,6 +552,27 @@ def test_reset_clears_knobs_log_and_faults(emu, sample):
     assert len(emu.workspace.tasks(sample["Acme Inbox"])) == 3
 
 
+def test_a_request_that_waited_through_a_reset_leaves_the_next_test_alone(emu, sample):
+    """A delayed request from a test that has ended (its client timed out) must not take
+    the next test's workspace faults, nor change its workspace, when it wakes."""
+    pid = sample["Acme Inbox"]
+    emu.faults.push("delay", operation="listTasks", seconds=0.5)
+    answers: list[Answer] = []
+    waiting = threading.Thread(
+        target=lambda: answers.append(post(emu, "listTasks", {"projectId": pid}))
+    )
+    waiting.start()
+    while emu.faults.pending():  # the server took the delay: it is asleep now
+        time.sleep(0.005)
+    emu.reset(workspace=True)
+    emu.faults.push("grow", operation="listTasks", project=pid, n=5)
+    waiting.join()
+
+    assert answers[0].status == 503 and answers[0].json["code"] == "reset"
+    assert [f.kind for f in emu.faults.pending()] == ["grow"]
+    assert len(emu.workspace.tasks(pid)) == 3 and emu.requests == []
+
+
 def test_request_log(emu, sample):
     post(emu, "getProject", {"projectId": sample["Acme Inbox"]})
     post(emu, "getProject", {"projectId": "missing"})

@@ -7,9 +7,12 @@ Transport faults (``status``, ``html``, ``ok_false``, ``truncated``,
 written; workspace faults (``move``, ``grow``) change the
 workspace just before a list request is answered, as another user would
 between two pages. ``status``, ``html`` and ``ok_false`` answer
-*instead of* the operation (a write does not happen); ``truncated``,
-``reset`` and ``delay`` answer *after* it (a write did happen, the reply was
-lost or late), which is what makes retrying writes dangerous.
+*instead of* the operation (a write does not happen); ``truncated`` and
+``reset`` answer *after* it (a write did happen, the reply was lost), which
+is what makes retrying writes dangerous. ``delay`` waits, then runs the
+operation and answers late (a client that gave up may find its write done),
+unless the emulator was reset meanwhile: then the request is refused with a
+503, so that it cannot act in the next test.
 """
 
 from __future__ import annotations

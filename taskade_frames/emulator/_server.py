@@ -434,7 +434,7 @@ class Emulator:
                 self._write(handler, _error(exc.status, "bad_request", str(exc)))
                 return
             operation, body, reply = self._dispatch(
-                handler.command, handler.path, handler.headers, raw
+                handler.command, handler.path, handler.headers, raw, generation
             )
         if self.error_style == "gateway" and reply.status >= 400:
             reply = _as_gateway(reply)
@@ -450,7 +450,7 @@ class Emulator:
         return scheme.lower() == "bearer" and credential.strip() == self.token
 
     def _dispatch(
-        self, method: str, target: str, headers: Any, raw: bytes
+        self, method: str, target: str, headers: Any, raw: bytes, generation: int
     ) -> tuple[str | None, Any, Reply]:
         if self.latency:
             time.sleep(self.latency)
@@ -487,6 +487,10 @@ class Emulator:
                 time.sleep(float(fault.params.get("seconds", 1.0)))
             else:
                 after = fault.kind
+        if generation != self._generation:
+            # reset() came while this request waited (a delay fault, latency): it belongs
+            # to a test that has ended, and must not touch, or take the faults of, the next.
+            return op, body, _error(503, "reset", "The emulator was reset while this waited")
 
         reply = self._operate(method, path, op, body, parsed)
         if after == "truncated":
