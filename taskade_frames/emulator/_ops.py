@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from http import HTTPStatus
 from typing import Any, NamedTuple
 
+from ._faults import RESHAPING_KINDS
 from ._markdown import parse_outline
 from ._model import Agent, Conversation, Project, TaskTable, Workspace
 
@@ -113,7 +114,7 @@ def _cursor_page(
     stop = at if before is not None and "repeat_page" not in ctx.faults else start + limit
     if "duplicate" in ctx.faults and start > 0 and start < min(stop, len(table)):
         start -= 1  # the page repeats the item just before it
-    if ctx.faults & {"null_items", "extra_fields", "nested_ids", "pretty"}:
+    if ctx.faults & RESHAPING_KINDS:  # items the server then reshapes: dicts, not bytes
         return table.records(start, stop)
     return EncodedItems(table.encode(start, stop))
 
